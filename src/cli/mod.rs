@@ -1,0 +1,51 @@
+//! Argument parsing and dispatch to one module per command.
+
+mod inspect;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Exit code when some input files failed but the run went on.
+pub const EXIT_SOME_FAILED: u8 = 1;
+
+#[derive(Parser)]
+#[command(
+    name = "eegadapt",
+    version,
+    about = "EEG recordings to personalized models: read EDF/EDF+/BDF, extract features, calibrate per subject",
+    after_help = "Examples:\n  eegadapt inspect data/eegmmidb/S001/S001R04.edf\n  eegadapt inspect --json recordings/*.edf"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Header, channels, segments and gaps, annotations and warnings of EDF/EDF+/BDF files.
+    #[command(
+        after_help = "Examples:\n  eegadapt inspect data/eegmmidb/S001/S001R04.edf\n  eegadapt inspect --json a.edf b.bdf | jq .format\n\n\
+                      A file that cannot be read gets a one-line error on stderr; the others are still\n\
+                      inspected and the exit code is 1. Patient and recording identification are\n\
+                      withheld unless --show-identity is given."
+    )]
+    Inspect(inspect::InspectArgs),
+}
+
+/// Parses the command line and runs the command.
+pub fn run() -> anyhow::Result<ExitCode> {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Inspect(args) => inspect::run(&args),
+    }
+}
+
+/// True when the error is a closed stdout (e.g. piped into `head`): not a failure.
+pub fn is_broken_pipe(err: &anyhow::Error) -> bool {
+    err.chain().any(|cause| {
+        cause
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
+    })
+}
