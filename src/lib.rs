@@ -7,3 +7,7 @@
 
 pub mod edf;
 pub mod montage;
+pub mod epochs;
+pub mod features;
+pub mod task;
+pub mod store;

@@ -1,5 +1,6 @@
 //! Argument parsing and dispatch to one module per command.
 
+mod features;
 mod inspect;
 
 use std::process::ExitCode;
@@ -31,6 +32,15 @@ enum Command {
                       withheld unless --show-identity is given."
     )]
     Inspect(inspect::InspectArgs),
+    /// Epochs and spectral features of recordings for a task, one Parquet file per recording.
+    #[command(
+        after_help = "Examples:\n  eegadapt features data/eegmmidb/S001/S001R04.edf --task eegmmidb-lr --out features/\n  \
+                      eegadapt features /data/eegmmidb --task eegmmidb-lr --out features/ --jobs 2\n  \
+                      eegadapt features clinic/*.edf --task my_task.toml --out features/ --notch 50 --deidentify\n\n\
+                      A file that fails gets one line on stderr; the others go on and the exit code is 1.\n\
+                      Reruns skip recordings whose table was built from the same file with the same settings."
+    )]
+    Features(features::FeaturesArgs),
 }
 
 /// Parses the command line and runs the command.
@@ -38,6 +48,7 @@ pub fn run() -> anyhow::Result<ExitCode> {
     let cli = Cli::parse();
     match cli.command {
         Command::Inspect(args) => inspect::run(&args),
+        Command::Features(args) => features::run(&args),
     }
 }
 

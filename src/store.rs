@@ -1,0 +1,276 @@
+//! Feature tables on disk: Parquet (through polars) plus a JSON sidecar with the configuration,
+//! its hash, the source files' SHA-256 and the crate version.
+//!
+//! Parquet layout, one row per epoch:
+//!
+//! | column | type | meaning |
+//! |---|---|---|
+//! | `subject`, `recording` | string | identifiers (`subject` is a pseudonym when de-identified) |
+//! | `run` | int32, nullable | EEGMMIDB-style run number |
+//! | `epoch` | uint32 | index of the epoch within its recording |
+//! | `onset_s` | float64 | event onset, seconds from the first sample |
+//! | `label` | string, nullable | class name (`null`: unlabelled) |
+//! | `class_index` | int32, nullable | index of `label` in the task's classes |
+//! | `log_psd` | list<float64> | log10 PSD, channel-major (`channels x freqs` of the sidecar) |
+//! | `log_band_power` | list<float64> | log10 band power, `channels x bands` |
+//! | `rel_band_power` | list<float64> | relative band power, `channels x bands` |
+//! | `cov_<band>` | list<float64> | row-major `channels x channels` covariance per covariance band |
+//!
+//! Every write goes to a temporary file in the target folder and is renamed into place; the
+//! sidecar is written last, so a table without a matching sidecar is never taken as finished.
+
+use std::fs::File;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use polars::prelude::*;
+use sha2::{Digest, Sha256};
+
+use crate::features::{hex, FeatureMeta, FeatureRow, FeatureSet};
+
+/// Why a feature table cannot be written or read.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// File system error.
+    #[error("{}: {action}: {source}", path.display())]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// What was being done.
+        action: &'static str,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// Parquet encoding or decoding failed, or a column is missing or of the wrong type.
+    #[error("{}: {reason}", path.display())]
+    Table {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        reason: String,
+    },
+    /// The sidecar cannot be parsed.
+    #[error("{}: invalid sidecar: {reason}", path.display())]
+    Sidecar {
+        /// The sidecar.
+        path: PathBuf,
+        /// Why.
+        reason: String,
+    },
+    /// The table was built with another configuration than the consumer expects.
+    #[error("{}: built with feature config {found}, expected {expected}; recompute the features with the same task and settings", path.display())]
+    ConfigMismatch {
+        /// The sidecar.
+        path: PathBuf,
+        /// Hash the consumer expects.
+        expected: String,
+        /// Hash in the sidecar.
+        found: String,
+    },
+}
+
+/// The sidecar of a Parquet file: same name, `.json` extension.
+pub fn sidecar_path(parquet: &Path) -> PathBuf {
+    parquet.with_extension("json")
+}
+
+/// SHA-256 (hex) of a file's bytes.
+pub fn sha256_file(path: &Path) -> Result<String, StoreError> {
+    let mut file = File::open(path).map_err(|source| StoreError::Io {
+        path: path.to_path_buf(),
+        action: "cannot open",
+        source,
+    })?;
+    let mut hasher = Sha256::new();
+    std::io::copy(&mut file, &mut hasher).map_err(|source| StoreError::Io {
+        path: path.to_path_buf(),
+        action: "cannot read",
+        source,
+    })?;
+    Ok(hex(&hasher.finalize()))
+}
+
+/// Writes `bytes` to `path` through a temporary file in the same folder and a rename.
+pub fn write_atomic(path: &Path, write: impl FnOnce(&mut File) -> std::io::Result<()>) -> Result<(), StoreError> {
+    let io = |action, source| StoreError::Io {
+        path: path.to_path_buf(),
+        action,
+        source,
+    };
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let tmp = path.with_file_name(format!(".{name}.tmp-{}", std::process::id()));
+    let result = File::create(&tmp)
+        .and_then(|mut f| {
+            write(&mut f)?;
+            f.flush()?;
+            f.sync_all()
+        })
+        .map_err(|e| io("cannot write", e))
+        .and_then(|()| std::fs::rename(&tmp, path).map_err(|e| io("cannot rename into place", e)));
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
+}
+
+fn list_column(name: &str, rows: &[FeatureRow], get: impl Fn(&FeatureRow) -> &[f64]) -> Column {
+    let lists: Vec<Series> = rows.iter().map(|r| Series::new("".into(), get(r))).collect();
+    Series::new(name.into(), lists).into_column()
+}
+
+fn table(set: &FeatureSet) -> PolarsResult<DataFrame> {
+    let rows = &set.rows;
+    let classes = &set.meta.task.classes;
+    let mut columns = vec![
+        Series::new("subject".into(), rows.iter().map(|r| r.subject.as_str()).collect::<Vec<_>>()).into_column(),
+        Series::new("recording".into(), rows.iter().map(|r| r.recording.as_str()).collect::<Vec<_>>()).into_column(),
+        Series::new("run".into(), rows.iter().map(|r| r.run.map(|v| v as i32)).collect::<Vec<_>>()).into_column(),
+        Series::new("epoch".into(), rows.iter().map(|r| r.epoch as u32).collect::<Vec<_>>()).into_column(),
+        Series::new("onset_s".into(), rows.iter().map(|r| r.onset_s).collect::<Vec<_>>()).into_column(),
+        Series::new(
+            "label".into(),
+            rows.iter().map(|r| r.label.and_then(|l| classes.get(l)).map(String::as_str)).collect::<Vec<_>>(),
+        )
+        .into_column(),
+        Series::new("class_index".into(), rows.iter().map(|r| r.label.map(|l| l as i32)).collect::<Vec<_>>()).into_column(),
+        list_column("log_psd", rows, |r| &r.log_psd),
+        list_column("log_band_power", rows, |r| &r.log_band_power),
+        list_column("rel_band_power", rows, |r| &r.rel_band_power),
+    ];
+    for (b, band) in set.meta.config.covariance_bands.iter().enumerate() {
+        let lists: Vec<Series> = rows
+            .iter()
+            .map(|r| Series::new("".into(), r.covariances.get(b).map_or(&[][..], Vec::as_slice)))
+            .collect();
+        columns.push(Series::new(format!("cov_{}", band.name).into(), lists).into_column());
+    }
+    DataFrame::new(rows.len(), columns)
+}
+
+/// Writes `set` as `parquet` plus its sidecar (temporary files and renames; sidecar last).
+pub fn write_feature_set(parquet: &Path, set: &FeatureSet) -> Result<(), StoreError> {
+    let mut df = table(set).map_err(|e| StoreError::Table {
+        path: parquet.to_path_buf(),
+        reason: e.to_string(),
+    })?;
+    write_atomic(parquet, |f| {
+        ParquetWriter::new(f)
+            .finish(&mut df)
+            .map(|_| ())
+            .map_err(|e| std::io::Error::other(e.to_string()))
+    })?;
+    let json = serde_json::to_vec_pretty(&set.meta).map_err(|e| StoreError::Sidecar {
+        path: sidecar_path(parquet),
+        reason: e.to_string(),
+    })?;
+    write_atomic(&sidecar_path(parquet), |f| f.write_all(&json))
+}
+
+/// Reads only the sidecar of a feature table.
+pub fn read_meta(parquet: &Path) -> Result<FeatureMeta, StoreError> {
+    let path = sidecar_path(parquet);
+    let text = std::fs::read_to_string(&path).map_err(|source| StoreError::Io {
+        path: path.clone(),
+        action: "cannot read",
+        source,
+    })?;
+    serde_json::from_str(&text).map_err(|e| StoreError::Sidecar {
+        path,
+        reason: e.to_string(),
+    })
+}
+
+/// Reads a feature table back, refusing it when its configuration hash is not `expected_hash`.
+pub fn read_feature_set_expecting(parquet: &Path, expected_hash: &str) -> Result<FeatureSet, StoreError> {
+    let meta = read_meta(parquet)?;
+    if meta.config_hash != expected_hash {
+        return Err(StoreError::ConfigMismatch {
+            path: sidecar_path(parquet),
+            expected: expected_hash.to_string(),
+            found: meta.config_hash,
+        });
+    }
+    read_feature_set(parquet)
+}
+
+/// Reads a feature table and its sidecar back into a [`FeatureSet`].
+pub fn read_feature_set(parquet: &Path) -> Result<FeatureSet, StoreError> {
+    let meta = read_meta(parquet)?;
+    let table_error = |reason: String| StoreError::Table {
+        path: parquet.to_path_buf(),
+        reason,
+    };
+    let file = File::open(parquet).map_err(|source| StoreError::Io {
+        path: parquet.to_path_buf(),
+        action: "cannot open",
+        source,
+    })?;
+    let df = ParquetReader::new(file).finish().map_err(|e| table_error(e.to_string()))?;
+    let rows = rows_of(&df, &meta).map_err(|e| table_error(e.to_string()))?;
+    Ok(FeatureSet { meta, rows })
+}
+
+fn floats(df: &DataFrame, name: &str) -> PolarsResult<Vec<Vec<f64>>> {
+    df.column(name)?
+        .list()?
+        .into_iter()
+        .map(|s| match s {
+            Some(s) => Ok(s.f64()?.into_no_null_iter().collect()),
+            None => Ok(Vec::new()),
+        })
+        .collect()
+}
+
+fn rows_of(df: &DataFrame, meta: &FeatureMeta) -> PolarsResult<Vec<FeatureRow>> {
+    let subject: Vec<String> = df.column("subject")?.str()?.into_iter().map(|s| s.unwrap_or("").to_string()).collect();
+    let recording: Vec<String> = df.column("recording")?.str()?.into_iter().map(|s| s.unwrap_or("").to_string()).collect();
+    let run: Vec<Option<i32>> = df.column("run")?.i32()?.into_iter().collect();
+    let epoch: Vec<u32> = df.column("epoch")?.u32()?.into_no_null_iter().collect();
+    let onset: Vec<f64> = df.column("onset_s")?.f64()?.into_no_null_iter().collect();
+    let class: Vec<Option<i32>> = df.column("class_index")?.i32()?.into_iter().collect();
+    let psd = floats(df, "log_psd")?;
+    let band = floats(df, "log_band_power")?;
+    let rel = floats(df, "rel_band_power")?;
+    let covs: Vec<Vec<Vec<f64>>> = meta
+        .config
+        .covariance_bands
+        .iter()
+        .map(|b| floats(df, &format!("cov_{}", b.name)))
+        .collect::<PolarsResult<_>>()?;
+    Ok((0..df.height())
+        .map(|i| FeatureRow {
+            subject: subject[i].clone(),
+            recording: recording[i].clone(),
+            run: run[i].map(|r| r as u32),
+            epoch: epoch[i] as usize,
+            onset_s: onset[i],
+            label: class[i].map(|c| c as usize),
+            log_psd: psd[i].clone(),
+            log_band_power: band[i].clone(),
+            rel_band_power: rel[i].clone(),
+            covariances: covs.iter().map(|c| c[i].clone()).collect(),
+        })
+        .collect())
+}
+
+/// True when `parquet` and its sidecar exist and were built with `config_hash` from a source
+/// whose SHA-256 is `source_sha256`: a rerun can skip this recording.
+pub fn is_up_to_date(parquet: &Path, config_hash: &str, source_sha256: &str) -> bool {
+    parquet.is_file()
+        && read_meta(parquet).is_ok_and(|m| m.config_hash == config_hash && m.sources.iter().any(|s| s.sha256 == source_sha256))
+}
+
+/// Replaces subject identifiers by a pseudonym (first 12 hex digits of their SHA-256) and drops
+/// source file names; the sources' SHA-256 stay so that provenance can still be checked.
+pub fn deidentify(set: &mut FeatureSet) {
+    let pseudonym = |s: &str| format!("sub-{}", &hex(&Sha256::digest(s.as_bytes()))[..12]);
+    for row in &mut set.rows {
+        row.subject = pseudonym(&row.subject);
+        row.recording = pseudonym(&row.recording);
+    }
+    for source in &mut set.meta.sources {
+        source.name.clear();
+    }
+    set.meta.deidentified = true;
+}
