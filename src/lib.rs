@@ -1,13 +1,16 @@
 //! eegadapt: EEG recordings to personalized models.
 //!
-//! The pipeline, one module per stage: [`edf`] reads EDF/EDF+/BDF recordings into a
-//! [`edf::Recording`]. Later stages (preprocessing, epochs, features, the population encoder,
-//! per-subject calibration) build on it.
+//! The pipeline, one module per stage, each depending only on the ones before it:
+//! [`edf`] reads EDF/EDF+/BDF recordings into a [`edf::Recording`]; [`preprocess`] filters,
+//! resamples, re-references and marks bad channels; [`task`] says what to learn from which
+//! recordings and [`epochs`] cuts them accordingly; [`features`] computes spectra, band powers and
+//! covariances; [`store`] keeps feature tables as Parquet with a JSON sidecar.
 #![deny(missing_docs)]
 
 pub mod edf;
-pub mod montage;
 pub mod epochs;
 pub mod features;
-pub mod task;
+pub mod montage;
+pub mod preprocess;
 pub mod store;
+pub mod task;

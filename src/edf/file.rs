@@ -458,6 +458,7 @@ impl EdfFile {
             annotations: self.annotations.clone(),
             segments: self.segments.clone(),
             warnings: self.warnings.clone(),
+            bads: Vec::new(),
         })
     }
 }

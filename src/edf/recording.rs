@@ -266,6 +266,8 @@ pub struct Recording {
     pub segments: Vec<Segment>,
     /// Deviations from the specification that were tolerated.
     pub warnings: Vec<String>,
+    /// Labels of channels marked bad (kept in `channels`, excluded from the average reference).
+    pub bads: Vec<String>,
 }
 
 impl Recording {
