@@ -214,21 +214,21 @@ pub fn read_feature_set(parquet: &Path) -> Result<FeatureSet, StoreError> {
 fn floats(df: &DataFrame, name: &str) -> PolarsResult<Vec<Vec<f64>>> {
     df.column(name)?
         .list()?
-        .into_iter()
+        .amortized_iter()
         .map(|s| match s {
-            Some(s) => Ok(s.f64()?.into_no_null_iter().collect()),
+            Some(s) => Ok(s.as_ref().f64()?.iter().map(|v| v.unwrap_or(f64::NAN)).collect()),
             None => Ok(Vec::new()),
         })
         .collect()
 }
 
 fn rows_of(df: &DataFrame, meta: &FeatureMeta) -> PolarsResult<Vec<FeatureRow>> {
-    let subject: Vec<String> = df.column("subject")?.str()?.into_iter().map(|s| s.unwrap_or("").to_string()).collect();
-    let recording: Vec<String> = df.column("recording")?.str()?.into_iter().map(|s| s.unwrap_or("").to_string()).collect();
-    let run: Vec<Option<i32>> = df.column("run")?.i32()?.into_iter().collect();
-    let epoch: Vec<u32> = df.column("epoch")?.u32()?.into_no_null_iter().collect();
-    let onset: Vec<f64> = df.column("onset_s")?.f64()?.into_no_null_iter().collect();
-    let class: Vec<Option<i32>> = df.column("class_index")?.i32()?.into_iter().collect();
+    let subject: Vec<String> = df.column("subject")?.str()?.iter().map(|s| s.unwrap_or("").to_string()).collect();
+    let recording: Vec<String> = df.column("recording")?.str()?.iter().map(|s| s.unwrap_or("").to_string()).collect();
+    let run: Vec<Option<i32>> = df.column("run")?.i32()?.iter().collect();
+    let epoch: Vec<u32> = df.column("epoch")?.u32()?.iter().map(|v| v.unwrap_or(0)).collect();
+    let onset: Vec<f64> = df.column("onset_s")?.f64()?.iter().map(|v| v.unwrap_or(f64::NAN)).collect();
+    let class: Vec<Option<i32>> = df.column("class_index")?.i32()?.iter().collect();
     let psd = floats(df, "log_psd")?;
     let band = floats(df, "log_band_power")?;
     let rel = floats(df, "rel_band_power")?;
