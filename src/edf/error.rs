@@ -27,7 +27,7 @@ pub enum EdfError {
         reason: String,
     },
     /// A header field holds a value that cannot be used.
-    #[error("{}: header field `{field}` = {value:?}: {reason}", path.display())]
+    #[error("{}: header field `{field}` = \"{value}\": {reason}", path.display())]
     Field {
         /// The file.
         path: PathBuf,

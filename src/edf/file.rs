@@ -107,13 +107,21 @@ impl EdfFile {
         let complete = data_bytes / record_bytes;
         let partial = data_bytes % record_bytes;
         let records = match header.declared_records {
-            None => complete,
+            None => {
+                if partial > 0 {
+                    warnings.push(format!(
+                        "{partial} bytes of a partial data record after the {complete} complete records are ignored"
+                    ));
+                }
+                complete
+            }
             Some(declared) if declared > complete => {
                 if complete == 0 {
                     return Err(EdfError::Truncated {
                         path,
                         reason: format!(
-                            "header announces {declared} data records of {record_bytes} bytes, the file holds none complete"
+                            "header field `n_records` announces {declared} data records of {record_bytes} bytes, \
+                             the file holds none complete ({data_bytes} data bytes)"
                         ),
                     });
                 }
@@ -135,6 +143,16 @@ impl EdfFile {
         };
         if records == 0 {
             warnings.push("the file holds no data records".into());
+        }
+        // Record onsets reach records x duration: a finite but absurd duration (1e308) would
+        // make them infinite (found by fuzzing).
+        if !(records as f64 * header.record_duration_s).is_finite() {
+            return Err(EdfError::Field {
+                path,
+                field: "record_duration".into(),
+                value: format!("{:e}", header.record_duration_s),
+                reason: format!("{records} data records of this duration overflow the time axis"),
+            });
         }
         let data_signals: Vec<usize> = (0..header.signals.len())
             .filter(|&i| header.signals[i].kind != ChannelKind::Annotation)
@@ -171,7 +189,9 @@ impl EdfFile {
         let annotation_signals = self.header.annotation_signals();
         let duration = self.header.record_duration_s;
         let mut onsets: Vec<Option<f64>> = vec![None; self.records];
-        let mut raw: Vec<(f64, Option<f64>, String)> = Vec::new();
+        // (signal, record) holding each annotation, then its onset, duration and text.
+        type Raw = ((usize, usize), f64, Option<f64>, String);
+        let mut raw: Vec<Raw> = Vec::new();
         let mut recovered = 0;
         for (record, record_onset) in onsets.iter_mut().enumerate() {
             for (nth, &signal) in annotation_signals.iter().enumerate() {
@@ -192,7 +212,7 @@ impl EdfFile {
                     raw.extend(
                         texts
                             .filter(|x| !x.is_empty())
-                            .map(|x| (t.onset, t.duration, x)),
+                            .map(|x| ((signal, record), t.onset, t.duration, x)),
                     );
                 }
             }
@@ -211,6 +231,21 @@ impl EdfFile {
             ));
         }
         self.first_record_offset_s = onsets.first().copied().flatten().unwrap_or(0.0);
+        // TAL onsets are finite, but their difference to the first record's onset can overflow
+        // (+1.7e308 and -1.7e308; fuzzing found infinite onsets): such a time axis is refused
+        // rather than filled with infinities and NaN. Record onsets are checked below.
+        let first = self.first_record_offset_s;
+        let overflow = |(signal, record): (usize, usize), onset: f64| EdfError::Annotation {
+            path: self.path.clone(),
+            signal,
+            record,
+            reason: format!(
+                "onset {onset:e} s relative to the first record's onset {first:e} s is out of range"
+            ),
+        };
+        if let Some(&(at, onset, _, _)) = raw.iter().find(|a| !(a.1 - first).is_finite()) {
+            return Err(overflow(at, onset));
+        }
         // Plain EDF has no record times: records are contiguous by definition.
         let use_time_keeping = self.header.format.is_plus();
         let mut previous: Option<f64> = None;
@@ -226,6 +261,15 @@ impl EdfFile {
                 onset
             })
             .collect();
+        if let Some(record) = self.record_onsets.iter().position(|o| !o.is_finite()) {
+            let signal = annotation_signals.first().copied().unwrap_or(0);
+            let onset = onsets
+                .get(record)
+                .copied()
+                .flatten()
+                .unwrap_or(f64::INFINITY);
+            return Err(overflow((signal, record), onset));
+        }
         self.segments = segments_of(&self.record_onsets, duration);
         if !self.header.format.is_discontinuous() && self.segments.len() > 1 {
             self.warnings.push(format!(
@@ -237,7 +281,7 @@ impl EdfFile {
         let data_end = self.segments.last().map_or(0.0, Segment::end_s);
         let mut annotations: Vec<Annotation> = raw
             .into_iter()
-            .map(|(onset, duration_s, text)| {
+            .map(|(_, onset, duration_s, text)| {
                 let onset_s = onset - self.first_record_offset_s;
                 Annotation {
                     onset_s,
@@ -352,6 +396,10 @@ impl EdfFile {
     }
 
     /// Calls `sink(samples_before, digital_bytes)` for each record-sized piece of the range.
+    ///
+    /// One channel's pieces lie a whole data record apart, too far for the hardware
+    /// prefetcher: the piece [`PREFETCH_RECORDS`] records ahead is prefetched while this one is
+    /// decoded, so that reading a channel streams instead of waiting on every record.
     fn for_each_piece(
         &self,
         channel: usize,
@@ -361,14 +409,23 @@ impl EdfFile {
         let signal = self.data_signals[channel];
         let spr = self.header.signals[signal].samples_per_record;
         let bps = self.header.format.bytes_per_sample();
+        let base = self.header.header_bytes + self.signal_offsets[signal];
+        let ahead = PREFETCH_RECORDS * self.record_bytes;
+        let mut record = samples.start / spr;
+        let mut first = samples.start % spr;
         let mut at = samples.start;
         while at < samples.end {
-            let record = at / spr;
-            let first = at % spr;
             let last = spr.min(first + samples.end - at);
-            let bytes = self.signal_bytes(record, signal);
-            sink(at - samples.start, &bytes[first * bps..last * bps]);
+            let start = base + record * self.record_bytes;
+            prefetch(&self.map, start + ahead, spr * bps);
+            let bytes = self
+                .map
+                .get(start + first * bps..start + last * bps)
+                .unwrap_or(&[]);
+            sink(at - samples.start, bytes);
             at += last - first;
+            record += 1;
+            first = 0;
         }
     }
 
@@ -461,6 +518,26 @@ impl EdfFile {
             bads: Vec::new(),
         })
     }
+}
+
+/// How many data records ahead [`EdfFile::for_each_piece`] prefetches.
+const PREFETCH_RECORDS: usize = 8;
+
+/// Asks the CPU to bring `len` bytes at `start` of `bytes` into cache (no-op out of bounds or
+/// off x86-64).
+#[inline(always)]
+fn prefetch(bytes: &[u8], start: usize, len: usize) {
+    #[cfg(target_arch = "x86_64")]
+    if let Some(piece) = bytes.get(start..start + len) {
+        use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+        for offset in (0..len).step_by(64).chain(len.checked_sub(1)) {
+            // SAFETY: SSE is part of the x86-64 baseline, and a prefetch of an address inside a
+            // live slice neither faults nor has any effect other than on the cache.
+            unsafe { _mm_prefetch::<_MM_HINT_T0>(piece[offset..].as_ptr().cast()) };
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = (bytes, start, len);
 }
 
 /// Little-endian 16-bit (EDF) or 24-bit (BDF) two's-complement samples through `map` into `out`.

@@ -192,7 +192,7 @@ pub fn parse_header(path: &Path, bytes: &[u8], file_len: u64) -> Result<Header> 
         return Err(r.error(
             "header_bytes",
             &header_bytes_raw,
-            format!("{ns} signals need a header of exactly {header_bytes} bytes"),
+            format!("ns = {ns} signals need a header of exactly {header_bytes} bytes"),
         ));
     }
 
@@ -215,7 +215,8 @@ pub fn parse_header(path: &Path, bytes: &[u8], file_len: u64) -> Result<Header> 
     }
 
     let start = parse_start(&mut r, &identity.recording);
-    let signals = parse_signals(&mut r, ns, format, record_duration_s)?;
+    let duration = (record_duration_s, duration_raw.as_str());
+    let signals = parse_signals(&mut r, ns, format, duration, file_len)?;
     if !format.is_plus()
         && signals
             .iter()
@@ -321,11 +322,13 @@ fn parse_start(r: &mut FieldReader<'_>, recording_field: &str) -> Option<StartTi
     })
 }
 
+/// `duration` is the record duration and its raw field text; `file_len` bounds every count.
 fn parse_signals(
     r: &mut FieldReader<'_>,
     ns: usize,
     format: Format,
-    record_duration_s: f64,
+    (record_duration_s, duration_raw): (f64, &str),
+    file_len: u64,
 ) -> Result<Vec<Channel>> {
     let mut offset = FIXED_HEADER_BYTES;
     let mut columns: Vec<Vec<String>> = Vec::with_capacity(SIGNAL_FIELDS.len());
@@ -341,7 +344,10 @@ fn parse_signals(
     #[allow(clippy::needless_range_loop)] // `i` indexes ten parallel columns
     for i in 0..ns {
         let label = columns[0][i].trim_end().to_string();
-        let name = |field: &str| format!("signal {i} ({label}) {field}");
+        // Fuzzing found labels holding newlines and control characters: messages show the
+        // label escaped, so that every error and warning stays on one line.
+        let shown = label.escape_debug().to_string();
+        let name = |field: &str| format!("signal {i} ({shown}) {field}");
         let physical_min = r.float(&name("physical_min"), &columns[3][i])?;
         let physical_max = r.float(&name("physical_max"), &columns[4][i])?;
         let mut digital = [0_i32; 2];
@@ -365,10 +371,22 @@ fn parse_signals(
         if spr <= 0 {
             return Err(r.error(&spr_field, &columns[8][i], "must be at least 1"));
         }
+        // Validated here, per signal, so that the error names the signal whose count is absurd
+        // (the record size over all signals is checked again when the file is opened).
+        let bytes_per_record = (spr as u64).saturating_mul(format.bytes_per_sample() as u64);
+        if bytes_per_record > file_len {
+            return Err(r.error(
+                &spr_field,
+                &columns[8][i],
+                format!(
+                    "one data record of this signal alone needs {bytes_per_record} bytes, the file has {file_len}"
+                ),
+            ));
+        }
         let is_annotation = labels::is_annotation_label(&label);
         if !is_annotation && (digital[0] == digital[1] || physical_min == physical_max) {
             r.warnings.push(format!(
-                "signal {i} ({label}): degenerate range (physical {physical_min}..{physical_max}, \
+                "signal {i} ({shown}): degenerate range (physical {physical_min}..{physical_max}, \
                  digital {}..{}); digital values used unscaled",
                 digital[0], digital[1]
             ));
@@ -381,11 +399,19 @@ fn parse_signals(
         if record_duration_s == 0.0 && !is_annotation {
             return Err(r.error(
                 "record_duration",
-                "0",
-                format!("record duration 0 is only allowed in annotation-only files, but signal {i} ({label}) holds data"),
+                duration_raw,
+                format!("record duration 0 is only allowed in annotation-only files, but signal {i} ({shown}) holds data"),
             ));
         }
-        signals.push(Channel {
+        // A subnormal duration such as 1e-320 gives an infinite rate.
+        if !sampling_rate_hz.is_finite() {
+            return Err(r.error(
+                "record_duration",
+                duration_raw,
+                format!("gives signal {i} ({shown}) an infinite sampling rate"),
+            ));
+        }
+        let channel = Channel {
             name: labels::electrode_name(&label).map(str::to_string),
             kind: labels::channel_kind(&label),
             label,
@@ -399,7 +425,23 @@ fn parse_signals(
             physical_max,
             digital_min: digital[0],
             digital_max: digital[1],
-        });
+        };
+        // Finite extremes can still overflow the scaling (physical -8e307..8e307 over digital
+        // -32768..-32767 gives an infinite offset, and NaN samples); refuse them.
+        let (gain, offset) = channel.scaling();
+        if !(gain.is_finite() && offset.is_finite()) {
+            let field = name("physical_max");
+            return Err(r.error(
+                &field,
+                &columns[4][i],
+                format!(
+                    "physical range {physical_min:e}..{physical_max:e} over digital range {}..{} \
+                     cannot be scaled in double precision",
+                    digital[0], digital[1]
+                ),
+            ));
+        }
+        signals.push(channel);
     }
     Ok(signals)
 }

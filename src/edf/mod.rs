@@ -11,6 +11,8 @@ mod header;
 pub mod labels;
 mod recording;
 pub mod tal;
+pub mod writer;
+pub use writer::{write_edf, WriteOptions};
 
 pub use error::{EdfError, Result};
 pub use file::{open, read_recording, EdfFile};

@@ -43,7 +43,7 @@ pub fn parse_record(bytes: &[u8]) -> Result<RecordTals, String> {
         } else {
             return Err(format!(
                 "TAL {:?} does not end with the 0x14 separator",
-                String::from_utf8_lossy(chunk)
+                shown(&String::from_utf8_lossy(chunk))
             ));
         }
         let mut index = 0;
@@ -75,7 +75,7 @@ fn parse_onset(field: &[u8]) -> Result<(f64, Option<f64>), String> {
     let text = std::str::from_utf8(field).map_err(|_| {
         format!(
             "TAL onset {:?} is not ASCII",
-            String::from_utf8_lossy(field)
+            shown(&String::from_utf8_lossy(field))
         )
     })?;
     let (onset, duration) = match text.split_once('\u{15}') {
@@ -83,27 +83,47 @@ fn parse_onset(field: &[u8]) -> Result<(f64, Option<f64>), String> {
         None => (text, None),
     };
     if !(onset.starts_with('+') || onset.starts_with('-')) {
-        return Err(format!("TAL onset {text:?} does not start with '+' or '-'"));
+        return Err(format!(
+            "TAL onset {:?} does not start with '+' or '-'",
+            shown(text)
+        ));
     }
     let onset_value = parse_decimal(&onset[1..])
         .map(|v| if onset.starts_with('-') { -v } else { v })
-        .ok_or_else(|| format!("TAL onset {text:?} is not a number"))?;
+        .ok_or_else(|| format!("TAL onset {:?} is not a finite number", shown(text)))?;
     let duration_value = match duration {
         None | Some("") => None,
-        Some(d) => {
-            Some(parse_decimal(d).ok_or_else(|| format!("TAL duration {d:?} is not a number"))?)
-        }
+        Some(d) => Some(
+            parse_decimal(d)
+                .ok_or_else(|| format!("TAL duration {:?} is not a finite number", shown(d)))?,
+        ),
     };
     Ok((onset_value, duration_value))
 }
 
 /// Digits with at most one decimal point, as the specification allows (no sign, no exponent).
+///
+/// The value must be finite: fuzzing found a 320-digit onset, which parses to infinity and made
+/// record onsets NaN.
 fn parse_decimal(s: &str) -> Option<f64> {
     let valid = !s.is_empty()
         && s.bytes().all(|b| b.is_ascii_digit() || b == b'.')
         && s.bytes().filter(|&b| b == b'.').count() <= 1
         && s.bytes().any(|b| b.is_ascii_digit());
-    valid.then(|| s.parse().ok()).flatten()
+    valid
+        .then(|| s.parse::<f64>().ok())
+        .flatten()
+        .filter(|v| v.is_finite())
+}
+
+/// A TAL fragment for an error message, cut to 60 characters: an annotation signal can hold
+/// kilobytes of garbage, and fuzzing produced 300-digit onsets.
+fn shown(text: &str) -> String {
+    const MAX: usize = 60;
+    match text.char_indices().nth(MAX) {
+        Some((cut, _)) => format!("{}...", &text[..cut]),
+        None => text.to_string(),
+    }
 }
 
 /// Texts are UTF-8 by the specification; invalid bytes are replaced rather than refused.
@@ -156,5 +176,7 @@ mod tests {
         assert!(parse_record(b"+1\x14unterminated").is_err());
         assert!(parse_record(b"+1\x15abc\x14x\x14\0").is_err());
         assert!(parse_record(b"+\x14x\x14\0").is_err());
+        let huge = format!("+{}\x14x\x14\0", "9".repeat(320));
+        assert!(parse_record(huge.as_bytes()).is_err());
     }
 }
