@@ -94,6 +94,7 @@ fn synthetic_recording() -> Recording {
         records: SECONDS,
         channels,
         data,
+        bads: Vec::new(),
         annotations,
         segments: vec![Segment {
             onset_s: 0.0,

@@ -203,7 +203,11 @@ pub fn make_epochs(
             reason,
         };
         let Some(segment) = segment else {
-            let reason = if start_s >= data_end { DropReason::TooShort } else { DropReason::InGap };
+            let reason = if start_s >= data_end {
+                DropReason::TooShort
+            } else {
+                DropReason::InGap
+            };
             epochs.drop_log.push(drop(reason));
             continue;
         };
@@ -214,13 +218,23 @@ pub fn make_epochs(
         let segment_end = base + segment.records * samples_per_record;
         if start < base as i64 || start as usize + n_samples > segment_end {
             let past_data = segment.end_s() >= data_end - 0.5 / fs;
-            epochs.drop_log.push(drop(if past_data { DropReason::TooShort } else { DropReason::InGap }));
+            epochs.drop_log.push(drop(if past_data {
+                DropReason::TooShort
+            } else {
+                DropReason::InGap
+            }));
             continue;
         }
         let start = start as usize;
         let window: Vec<&[f32]> = picks
             .iter()
-            .map(|&i| recording.data.get(i).and_then(|d| d.get(start..start + n_samples)).unwrap_or(&[]))
+            .map(|&i| {
+                recording
+                    .data
+                    .get(i)
+                    .and_then(|d| d.get(start..start + n_samples))
+                    .unwrap_or(&[])
+            })
             .collect();
         if let Some(reason) = amplitude_problem(&window, &epochs.channels, reject) {
             epochs.drop_log.push(drop(reason));
@@ -278,7 +292,9 @@ fn amplitude_problem(window: &[&[f32]], names: &[String], reject: &Reject) -> Op
     for (w, name) in window.iter().zip(names) {
         let (lo, hi) = w
             .iter()
-            .fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), &v| (lo.min(v), hi.max(v)));
+            .fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), &v| {
+                (lo.min(v), hi.max(v))
+            });
         let ptp = f64::from(hi - lo);
         if reject.max_ptp.is_some_and(|max| ptp > max) {
             return Some(DropReason::Amplitude {

@@ -92,13 +92,19 @@ pub fn sha256_file(path: &Path) -> Result<String, StoreError> {
 }
 
 /// Writes `bytes` to `path` through a temporary file in the same folder and a rename.
-pub fn write_atomic(path: &Path, write: impl FnOnce(&mut File) -> std::io::Result<()>) -> Result<(), StoreError> {
+pub fn write_atomic(
+    path: &Path,
+    write: impl FnOnce(&mut File) -> std::io::Result<()>,
+) -> Result<(), StoreError> {
     let io = |action, source| StoreError::Io {
         path: path.to_path_buf(),
         action,
         source,
     };
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     let tmp = path.with_file_name(format!(".{name}.tmp-{}", std::process::id()));
     let result = File::create(&tmp)
         .and_then(|mut f| {
@@ -115,7 +121,10 @@ pub fn write_atomic(path: &Path, write: impl FnOnce(&mut File) -> std::io::Resul
 }
 
 fn list_column(name: &str, rows: &[FeatureRow], get: impl Fn(&FeatureRow) -> &[f64]) -> Column {
-    let lists: Vec<Series> = rows.iter().map(|r| Series::new("".into(), get(r))).collect();
+    let lists: Vec<Series> = rows
+        .iter()
+        .map(|r| Series::new("".into(), get(r)))
+        .collect();
     Series::new(name.into(), lists).into_column()
 }
 
@@ -123,17 +132,49 @@ fn table(set: &FeatureSet) -> PolarsResult<DataFrame> {
     let rows = &set.rows;
     let classes = &set.meta.task.classes;
     let mut columns = vec![
-        Series::new("subject".into(), rows.iter().map(|r| r.subject.as_str()).collect::<Vec<_>>()).into_column(),
-        Series::new("recording".into(), rows.iter().map(|r| r.recording.as_str()).collect::<Vec<_>>()).into_column(),
-        Series::new("run".into(), rows.iter().map(|r| r.run.map(|v| v as i32)).collect::<Vec<_>>()).into_column(),
-        Series::new("epoch".into(), rows.iter().map(|r| r.epoch as u32).collect::<Vec<_>>()).into_column(),
-        Series::new("onset_s".into(), rows.iter().map(|r| r.onset_s).collect::<Vec<_>>()).into_column(),
         Series::new(
-            "label".into(),
-            rows.iter().map(|r| r.label.and_then(|l| classes.get(l)).map(String::as_str)).collect::<Vec<_>>(),
+            "subject".into(),
+            rows.iter().map(|r| r.subject.as_str()).collect::<Vec<_>>(),
         )
         .into_column(),
-        Series::new("class_index".into(), rows.iter().map(|r| r.label.map(|l| l as i32)).collect::<Vec<_>>()).into_column(),
+        Series::new(
+            "recording".into(),
+            rows.iter()
+                .map(|r| r.recording.as_str())
+                .collect::<Vec<_>>(),
+        )
+        .into_column(),
+        Series::new(
+            "run".into(),
+            rows.iter()
+                .map(|r| r.run.map(|v| v as i32))
+                .collect::<Vec<_>>(),
+        )
+        .into_column(),
+        Series::new(
+            "epoch".into(),
+            rows.iter().map(|r| r.epoch as u32).collect::<Vec<_>>(),
+        )
+        .into_column(),
+        Series::new(
+            "onset_s".into(),
+            rows.iter().map(|r| r.onset_s).collect::<Vec<_>>(),
+        )
+        .into_column(),
+        Series::new(
+            "label".into(),
+            rows.iter()
+                .map(|r| r.label.and_then(|l| classes.get(l)).map(String::as_str))
+                .collect::<Vec<_>>(),
+        )
+        .into_column(),
+        Series::new(
+            "class_index".into(),
+            rows.iter()
+                .map(|r| r.label.map(|l| l as i32))
+                .collect::<Vec<_>>(),
+        )
+        .into_column(),
         list_column("log_psd", rows, |r| &r.log_psd),
         list_column("log_band_power", rows, |r| &r.log_band_power),
         list_column("rel_band_power", rows, |r| &r.rel_band_power),
@@ -141,7 +182,12 @@ fn table(set: &FeatureSet) -> PolarsResult<DataFrame> {
     for (b, band) in set.meta.config.covariance_bands.iter().enumerate() {
         let lists: Vec<Series> = rows
             .iter()
-            .map(|r| Series::new("".into(), r.covariances.get(b).map_or(&[][..], Vec::as_slice)))
+            .map(|r| {
+                Series::new(
+                    "".into(),
+                    r.covariances.get(b).map_or(&[][..], Vec::as_slice),
+                )
+            })
             .collect();
         columns.push(Series::new(format!("cov_{}", band.name).into(), lists).into_column());
     }
@@ -182,7 +228,10 @@ pub fn read_meta(parquet: &Path) -> Result<FeatureMeta, StoreError> {
 }
 
 /// Reads a feature table back, refusing it when its configuration hash is not `expected_hash`.
-pub fn read_feature_set_expecting(parquet: &Path, expected_hash: &str) -> Result<FeatureSet, StoreError> {
+pub fn read_feature_set_expecting(
+    parquet: &Path,
+    expected_hash: &str,
+) -> Result<FeatureSet, StoreError> {
     let meta = read_meta(parquet)?;
     if meta.config_hash != expected_hash {
         return Err(StoreError::ConfigMismatch {
@@ -206,7 +255,9 @@ pub fn read_feature_set(parquet: &Path) -> Result<FeatureSet, StoreError> {
         action: "cannot open",
         source,
     })?;
-    let df = ParquetReader::new(file).finish().map_err(|e| table_error(e.to_string()))?;
+    let df = ParquetReader::new(file)
+        .finish()
+        .map_err(|e| table_error(e.to_string()))?;
     let rows = rows_of(&df, &meta).map_err(|e| table_error(e.to_string()))?;
     Ok(FeatureSet { meta, rows })
 }
@@ -216,18 +267,43 @@ fn floats(df: &DataFrame, name: &str) -> PolarsResult<Vec<Vec<f64>>> {
         .list()?
         .amortized_iter()
         .map(|s| match s {
-            Some(s) => Ok(s.as_ref().f64()?.iter().map(|v| v.unwrap_or(f64::NAN)).collect()),
+            Some(s) => Ok(s
+                .as_ref()
+                .f64()?
+                .iter()
+                .map(|v| v.unwrap_or(f64::NAN))
+                .collect()),
             None => Ok(Vec::new()),
         })
         .collect()
 }
 
 fn rows_of(df: &DataFrame, meta: &FeatureMeta) -> PolarsResult<Vec<FeatureRow>> {
-    let subject: Vec<String> = df.column("subject")?.str()?.iter().map(|s| s.unwrap_or("").to_string()).collect();
-    let recording: Vec<String> = df.column("recording")?.str()?.iter().map(|s| s.unwrap_or("").to_string()).collect();
+    let subject: Vec<String> = df
+        .column("subject")?
+        .str()?
+        .iter()
+        .map(|s| s.unwrap_or("").to_string())
+        .collect();
+    let recording: Vec<String> = df
+        .column("recording")?
+        .str()?
+        .iter()
+        .map(|s| s.unwrap_or("").to_string())
+        .collect();
     let run: Vec<Option<i32>> = df.column("run")?.i32()?.iter().collect();
-    let epoch: Vec<u32> = df.column("epoch")?.u32()?.iter().map(|v| v.unwrap_or(0)).collect();
-    let onset: Vec<f64> = df.column("onset_s")?.f64()?.iter().map(|v| v.unwrap_or(f64::NAN)).collect();
+    let epoch: Vec<u32> = df
+        .column("epoch")?
+        .u32()?
+        .iter()
+        .map(|v| v.unwrap_or(0))
+        .collect();
+    let onset: Vec<f64> = df
+        .column("onset_s")?
+        .f64()?
+        .iter()
+        .map(|v| v.unwrap_or(f64::NAN))
+        .collect();
     let class: Vec<Option<i32>> = df.column("class_index")?.i32()?.iter().collect();
     let psd = floats(df, "log_psd")?;
     let band = floats(df, "log_band_power")?;
@@ -258,7 +334,9 @@ fn rows_of(df: &DataFrame, meta: &FeatureMeta) -> PolarsResult<Vec<FeatureRow>> 
 /// whose SHA-256 is `source_sha256`: a rerun can skip this recording.
 pub fn is_up_to_date(parquet: &Path, config_hash: &str, source_sha256: &str) -> bool {
     parquet.is_file()
-        && read_meta(parquet).is_ok_and(|m| m.config_hash == config_hash && m.sources.iter().any(|s| s.sha256 == source_sha256))
+        && read_meta(parquet).is_ok_and(|m| {
+            m.config_hash == config_hash && m.sources.iter().any(|s| s.sha256 == source_sha256)
+        })
 }
 
 /// Replaces subject identifiers by a pseudonym (first 12 hex digits of their SHA-256) and drops

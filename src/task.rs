@@ -31,7 +31,9 @@ use serde::{Deserialize, Serialize};
 #[non_exhaustive]
 pub enum TaskError {
     /// Neither a built-in name nor a readable file.
-    #[error("unknown task {0:?}: use eegmmidb-lr, eegmmidb-ff, eegmmidb-eyes or a path to a .toml file")]
+    #[error(
+        "unknown task {0:?}: use eegmmidb-lr, eegmmidb-ff, eegmmidb-eyes or a path to a .toml file"
+    )]
     Unknown(String),
     /// The task file cannot be read.
     #[error("{}: cannot read task file: {source}", path.display())]
@@ -102,7 +104,12 @@ impl Task {
     pub fn resolve(name_or_path: &str) -> Result<Task, TaskError> {
         match name_or_path {
             "eegmmidb-lr" => Ok(eegmmidb_imagery("eegmmidb-lr", [4, 8, 12], "left", "right")),
-            "eegmmidb-ff" => Ok(eegmmidb_imagery("eegmmidb-ff", [6, 10, 14], "fists", "feet")),
+            "eegmmidb-ff" => Ok(eegmmidb_imagery(
+                "eegmmidb-ff",
+                [6, 10, 14],
+                "fists",
+                "feet",
+            )),
             "eegmmidb-eyes" => Ok(Task {
                 name: "eegmmidb-eyes".into(),
                 classes: vec!["open".into(), "closed".into()],
@@ -134,7 +141,8 @@ impl Task {
             path: path.to_path_buf(),
             reason,
         };
-        let mut task: Task = toml::from_str(&text).map_err(|e| invalid(e.to_string().replace('\n', " ")))?;
+        let mut task: Task =
+            toml::from_str(&text).map_err(|e| invalid(e.to_string().replace('\n', " ")))?;
         task.complete_classes();
         task.validate().map_err(invalid)?;
         Ok(task)
@@ -146,7 +154,11 @@ impl Task {
             .events
             .iter()
             .map(|e| e.class.clone())
-            .chain(self.fixed.iter().flat_map(|f| f.class_by_run.values().cloned()))
+            .chain(
+                self.fixed
+                    .iter()
+                    .flat_map(|f| f.class_by_run.values().cloned()),
+            )
             .collect::<Vec<_>>();
         for class in named {
             if !self.classes.contains(&class) {
@@ -162,15 +174,22 @@ impl Task {
         if self.events.is_empty() && self.fixed.is_none() {
             return Err("give `[[events]]` or a `[fixed]` window table".into());
         }
-        if !self.events.is_empty() && !(self.tmax > self.tmin) {
-            return Err(format!("`tmax` ({}) must be greater than `tmin` ({})", self.tmax, self.tmin));
+        if !self.events.is_empty()
+            && (self.tmax.is_nan() || self.tmin.is_nan() || self.tmax <= self.tmin)
+        {
+            return Err(format!(
+                "`tmax` ({}) must be greater than `tmin` ({})",
+                self.tmax, self.tmin
+            ));
         }
         if let Some(f) = &self.fixed {
             if !(f.length_s > 0.0 && f.step_s > 0.0) {
                 return Err("`fixed.length_s` and `fixed.step_s` must be positive".into());
             }
             if let Some(bad) = f.class_by_run.keys().find(|k| k.parse::<u32>().is_err()) {
-                return Err(format!("`fixed.class_by_run` key {bad:?} is not a run number"));
+                return Err(format!(
+                    "`fixed.class_by_run` key {bad:?} is not a run number"
+                ));
             }
         }
         Ok(())
@@ -179,7 +198,10 @@ impl Task {
     /// The class index of an annotation text, if it starts an epoch.
     pub fn class_of_text(&self, text: &str) -> Option<usize> {
         let text = text.trim();
-        let event = self.events.iter().find(|e| e.text.trim().eq_ignore_ascii_case(text))?;
+        let event = self
+            .events
+            .iter()
+            .find(|e| e.text.trim().eq_ignore_ascii_case(text))?;
         self.classes.iter().position(|c| *c == event.class)
     }
 
@@ -296,8 +318,14 @@ mod tests {
         assert_eq!(t.classes, vec!["closed"]);
         assert_eq!(t.class_of_text("eyes closed"), Some(0));
         let bad = dir.join("bad.toml");
-        std::fs::write(&bad, "name = \"x\"\ntmin = 2.0\ntmax = 1.0\n[[events]]\ntext = \"a\"\nclass = \"b\"\n").unwrap();
-        let err = Task::resolve(bad.to_str().unwrap()).unwrap_err().to_string();
+        std::fs::write(
+            &bad,
+            "name = \"x\"\ntmin = 2.0\ntmax = 1.0\n[[events]]\ntext = \"a\"\nclass = \"b\"\n",
+        )
+        .unwrap();
+        let err = Task::resolve(bad.to_str().unwrap())
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("bad.toml") && err.contains("tmax"), "{err}");
         std::fs::remove_dir_all(&dir).unwrap();
     }

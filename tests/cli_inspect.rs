@@ -165,3 +165,60 @@ fn text_output_names_format_channels_and_annotation_counts() {
     assert!(text.contains("64 (64 eeg)"));
     assert!(text.contains("annotations 30 (3 distinct texts)"), "{text}");
 }
+
+/// Corruptions of every kind the reader refuses give exit code 1 and exactly one stderr line
+/// per file, naming it; no panic, no abort.
+#[test]
+fn corrupted_files_exit_1_with_one_line_each() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let original = std::fs::read(common::data_file("eegmmidb/S001/S001R04.edf")).expect("read");
+    let with = |start: usize, value: &[u8]| {
+        let mut bytes = original.clone();
+        bytes[start..start + value.len()].copy_from_slice(value);
+        bytes
+    };
+    let cases: Vec<(&str, Vec<u8>)> = vec![
+        ("empty", Vec::new()),
+        ("header_cut", original[..100].to_vec()),
+        ("signal_headers_cut", original[..3000].to_vec()),
+        ("ns_zero", with(252, b"0   ")),
+        ("ns_text", with(252, b"abc ")),
+        ("ns_negative", with(252, b"-3  ")),
+        ("records_negative", with(236, b"-5      ")),
+        ("header_bytes_wrong", with(184, b"12345   ")),
+        ("duration_text", with(244, b"one     ")),
+        ("spr_absurd", with(256 + 65 * 216, b"99999999")),
+        ("not_edf", b"<html>not a recording</html>".repeat(20)),
+    ];
+    let mut paths = Vec::new();
+    for (name, bytes) in &cases {
+        let path = dir.path().join(format!("{name}.edf"));
+        std::fs::write(&path, bytes).expect("write");
+        paths.push(path);
+    }
+    let regressions =
+        std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fuzz_regressions");
+    let mut args: Vec<String> = vec!["inspect".into()];
+    args.extend(paths.iter().map(|p| p.to_string_lossy().into_owned()));
+    let out = eegadapt(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert_eq!(lines.len(), cases.len(), "{stderr}");
+    for ((name, _), line) in cases.iter().zip(&lines) {
+        assert!(line.contains(&format!("{name}.edf")), "{name}: {line}");
+    }
+    // The fuzzer's regression inputs: whatever their outcome, the process exits normally.
+    for entry in std::fs::read_dir(regressions).expect("regressions") {
+        let path = entry.expect("entry").path();
+        if path.extension().is_some_and(|e| e == "edf") {
+            let out = eegadapt(&["inspect", "--json", path.to_str().expect("utf8")]);
+            assert!(
+                matches!(out.status.code(), Some(0 | 1)),
+                "{}: {:?}",
+                path.display(),
+                out.status
+            );
+        }
+    }
+}

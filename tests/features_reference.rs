@@ -15,7 +15,11 @@ fn reference() -> Value {
 }
 
 fn nums(v: &Value) -> Vec<f64> {
-    v.as_array().expect("array").iter().map(|x| x.as_f64().expect("number")).collect()
+    v.as_array()
+        .expect("array")
+        .iter()
+        .map(|x| x.as_f64().expect("number"))
+        .collect()
 }
 
 fn source() -> edf::EdfFile {
@@ -28,7 +32,12 @@ fn welch_config(r: &Value) -> WelchConfig {
     let text = r["welch"].as_str().expect("welch");
     let param = |key: &str| -> usize {
         let start = text.find(key).expect("parameter named") + key.len();
-        text[start..].chars().take_while(char::is_ascii_digit).collect::<String>().parse().expect("integer")
+        text[start..]
+            .chars()
+            .take_while(char::is_ascii_digit)
+            .collect::<String>()
+            .parse()
+            .expect("integer")
     };
     WelchConfig {
         nperseg: param("nperseg="),
@@ -42,7 +51,12 @@ fn welch_matches_scipy_on_the_first_epochs() {
     let file = source();
     let fs = r["fs"].as_f64().expect("fs");
     let config = welch_config(&r);
-    let channels: Vec<&str> = r["channels"].as_array().expect("channels").iter().map(|c| c.as_str().expect("label")).collect();
+    let channels: Vec<&str> = r["channels"]
+        .as_array()
+        .expect("channels")
+        .iter()
+        .map(|c| c.as_str().expect("label"))
+        .collect();
     let epochs = r["epochs"].as_array().expect("epochs");
     let mut worst: f64 = 0.0;
     for e in r["psd_first3_epochs"].as_array().expect("psd epochs") {
@@ -50,7 +64,11 @@ fn welch_matches_scipy_on_the_first_epochs() {
         let start = epochs[n]["start_sample"].as_u64().expect("start") as usize;
         let end = epochs[n]["end_sample_exclusive"].as_u64().expect("end") as usize;
         for (c, expected) in e["psd"].as_array().expect("psd").iter().enumerate() {
-            let index = file.channels().iter().position(|ch| ch.label == channels[c]).expect("channel");
+            let index = file
+                .channels()
+                .iter()
+                .position(|ch| ch.label == channels[c])
+                .expect("channel");
             let x = file.read_physical(index, start..end).expect("samples");
             let (freqs, psd) = welch(&x, fs, config).expect("welch");
             assert_eq!(freqs, nums(&r["freqs"]));
@@ -69,7 +87,12 @@ fn log_band_powers_match_every_epoch() {
     let file = source();
     let fs = r["fs"].as_f64().expect("fs");
     let config = welch_config(&r);
-    let channels: Vec<&str> = r["channels"].as_array().expect("channels").iter().map(|c| c.as_str().expect("label")).collect();
+    let channels: Vec<&str> = r["channels"]
+        .as_array()
+        .expect("channels")
+        .iter()
+        .map(|c| c.as_str().expect("label"))
+        .collect();
     let epochs = r["epochs"].as_array().expect("epochs");
     assert!(!epochs.is_empty());
     for e in epochs {
@@ -79,11 +102,19 @@ fn log_band_powers_match_every_epoch() {
             let (lo, hi) = band_name.split_once('-').expect("lo-hi");
             let band = Band::new(band_name, lo.parse().expect("lo"), hi.parse().expect("hi"));
             for (c, theirs) in nums(expected).iter().enumerate() {
-                let index = file.channels().iter().position(|ch| ch.label == channels[c]).expect("channel");
+                let index = file
+                    .channels()
+                    .iter()
+                    .position(|ch| ch.label == channels[c])
+                    .expect("channel");
                 let x = file.read_physical(index, start..end).expect("samples");
                 let (freqs, psd) = welch(&x, fs, config).expect("welch");
                 let ours = band_power(&freqs, &psd, &band).log10();
-                assert!((ours - theirs).abs() < 1e-9, "{band_name} {}: {ours} vs {theirs}", channels[c]);
+                assert!(
+                    (ours - theirs).abs() < 1e-9,
+                    "{band_name} {}: {ours} vs {theirs}",
+                    channels[c]
+                );
             }
         }
     }
@@ -97,11 +128,20 @@ fn epochs_match_reference_events() {
     let path = common::data_file(r["file"].as_str().expect("file"));
     let recording = edf::read_recording(&path).expect("read");
     let definition = r["epoch_definition"].as_str().expect("definition");
-    assert!(definition.contains("0 to 4 s"), "reference window changed: {definition}");
+    assert!(
+        definition.contains("0 to 4 s"),
+        "reference window changed: {definition}"
+    );
     let task = Task {
         name: "reference".into(),
         classes: vec!["T1".into(), "T2".into()],
-        events: ["T1", "T2"].iter().map(|t| EventClass { text: t.to_string(), class: t.to_string() }).collect(),
+        events: ["T1", "T2"]
+            .iter()
+            .map(|t| EventClass {
+                text: t.to_string(),
+                class: t.to_string(),
+            })
+            .collect(),
         tmin: 0.0,
         tmax: 4.0,
         runs: None,
@@ -114,10 +154,16 @@ fn epochs_match_reference_events() {
     assert_eq!(epochs.len(), expected.len());
     assert!(epochs.drop_log.is_empty());
     for (k, e) in expected.iter().enumerate() {
-        assert_eq!(epochs.classes[epochs.labels[k].expect("labelled")], e["label"].as_str().expect("label"));
+        assert_eq!(
+            epochs.classes[epochs.labels[k].expect("labelled")],
+            e["label"].as_str().expect("label")
+        );
         assert!((epochs.sources[k].onset_s - e["onset_s"].as_f64().expect("onset")).abs() < 1e-9);
         let start = e["start_sample"].as_u64().expect("start") as usize;
-        assert_eq!(epochs.channel(k, 8), &recording.data[8][start..start + epochs.n_samples]);
+        assert_eq!(
+            epochs.channel(k, 8),
+            &recording.data[8][start..start + epochs.n_samples]
+        );
     }
 }
 
@@ -133,7 +179,10 @@ fn builtin_lr_task_gives_fifteen_labelled_epochs_and_logs_drops() {
     assert!(epochs.labels.iter().all(Option::is_some));
     assert_eq!(epochs.n_samples, 480);
     // An absurdly strict amplitude limit drops every epoch, each with its reason.
-    let strict = Reject { max_ptp: Some(1.0), min_ptp: None };
+    let strict = Reject {
+        max_ptp: Some(1.0),
+        min_ptp: None,
+    };
     let none = make_epochs(&recording, &id, &task, &picks, &strict).expect("epochs");
     assert!(none.is_empty());
     assert_eq!(none.drop_log.len(), 15);
@@ -148,5 +197,8 @@ fn builtin_lr_task_gives_fifteen_labelled_epochs_and_logs_drops() {
     let short = make_epochs(&recording, &id, &task, &picks, &Reject::default()).expect("epochs");
     assert!(short.len() < 15);
     assert_eq!(short.len() + short.drop_log.len(), 15);
-    assert!(short.drop_log.iter().all(|d| d.reason == eegadapt::epochs::DropReason::TooShort));
+    assert!(short
+        .drop_log
+        .iter()
+        .all(|d| d.reason == eegadapt::epochs::DropReason::TooShort));
 }

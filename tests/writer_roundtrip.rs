@@ -213,6 +213,7 @@ fn synthetic(segments: &[(f64, usize)]) -> Recording {
         records,
         channels,
         data,
+        bads: Vec::new(),
         annotations: vec![
             annotation(0.0, None, "start"),
             annotation(0.75, Some(0.5), "Spike"),

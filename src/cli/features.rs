@@ -67,8 +67,12 @@ pub fn run(args: &FeaturesArgs) -> anyhow::Result<ExitCode> {
         ..FeatureConfig::default()
     };
     let files = collect_inputs(&args.inputs)?;
-    std::fs::create_dir_all(&args.out).with_context(|| format!("{}: cannot create output folder", args.out.display()))?;
-    let jobs = args.jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())).max(1);
+    std::fs::create_dir_all(&args.out)
+        .with_context(|| format!("{}: cannot create output folder", args.out.display()))?;
+    let jobs = args
+        .jobs
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+        .max(1);
     // polars keeps its own thread pool for Parquet encoding; hold it to --jobs as well.
     if std::env::var_os("POLARS_MAX_THREADS").is_none() {
         std::env::set_var("POLARS_MAX_THREADS", jobs.to_string());
@@ -114,7 +118,13 @@ pub fn run(args: &FeaturesArgs) -> anyhow::Result<ExitCode> {
     })
 }
 
-fn process(file: &Path, task: &Task, config: &FeatureConfig, hash: &str, args: &FeaturesArgs) -> anyhow::Result<Outcome> {
+fn process(
+    file: &Path,
+    task: &Task,
+    config: &FeatureConfig,
+    hash: &str,
+    args: &FeaturesArgs,
+) -> anyhow::Result<Outcome> {
     let id = RecordingId::from_path(file);
     if !task.includes(&id) {
         return Ok(Outcome::NotInTask);
@@ -140,7 +150,9 @@ fn process(file: &Path, task: &Task, config: &FeatureConfig, hash: &str, args: &
 fn progress_bar(len: usize) -> ProgressBar {
     let bar = ProgressBar::new(len as u64);
     if std::io::stderr().is_terminal() {
-        if let Ok(style) = ProgressStyle::with_template("{bar:40} {pos}/{len} recordings {elapsed} (eta {eta})") {
+        if let Ok(style) =
+            ProgressStyle::with_template("{bar:40} {pos}/{len} recordings {elapsed} (eta {eta})")
+        {
             bar.set_style(style);
         }
     } else {
@@ -155,7 +167,8 @@ fn collect_inputs(inputs: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
     let mut files = Vec::new();
     for input in inputs {
         if input.is_dir() {
-            walk(input, &mut files).with_context(|| format!("{}: cannot list folder", input.display()))?;
+            walk(input, &mut files)
+                .with_context(|| format!("{}: cannot list folder", input.display()))?;
         } else {
             files.push(input.clone());
         }
@@ -166,7 +179,11 @@ fn collect_inputs(inputs: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
     for f in &files {
         let stem = RecordingId::from_path(f).recording;
         if let Some(previous) = seen.insert(stem.clone(), f) {
-            anyhow::bail!("{} and {} share the name {stem:?} and would overwrite each other's features", previous.display(), f.display());
+            anyhow::bail!(
+                "{} and {} share the name {stem:?} and would overwrite each other's features",
+                previous.display(),
+                f.display()
+            );
         }
     }
     Ok(files)

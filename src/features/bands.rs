@@ -86,7 +86,11 @@ mod tests {
         let freqs: Vec<f64> = (0..10).map(f64::from).collect();
         let psd: Vec<f64> = (0..10).map(|i| f64::from(i) * 2.0).collect();
         assert_eq!(band_power(&freqs, &psd, &Band::new("x", 4.0, 8.0)), 11.0);
-        let (_, rel) = band_powers(&freqs, &psd, &[Band::new("a", 1.0, 4.0), Band::new("b", 4.0, 8.0)]);
+        let (_, rel) = band_powers(
+            &freqs,
+            &psd,
+            &[Band::new("a", 1.0, 4.0), Band::new("b", 4.0, 8.0)],
+        );
         assert!((rel.iter().sum::<f64>() - 1.0).abs() < 1e-12);
         assert!(band_power(&freqs, &psd, &Band::new("none", 20.0, 30.0)).is_nan());
     }

@@ -77,9 +77,17 @@ mod tests {
         let task = Task::resolve("eegmmidb-lr").unwrap();
         let a = config_hash(&FeatureConfig::default(), &task);
         assert_eq!(a, config_hash(&FeatureConfig::default(), &task));
-        let mut other = FeatureConfig::default();
-        other.fmax = 40.0;
+        let other = FeatureConfig {
+            fmax: 40.0,
+            ..FeatureConfig::default()
+        };
         assert_ne!(a, config_hash(&other, &task));
-        assert_ne!(a, config_hash(&FeatureConfig::default(), &Task::resolve("eegmmidb-ff").unwrap()));
+        assert_ne!(
+            a,
+            config_hash(
+                &FeatureConfig::default(),
+                &Task::resolve("eegmmidb-ff").unwrap()
+            )
+        );
     }
 }

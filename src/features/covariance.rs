@@ -33,7 +33,12 @@ pub fn covariance(x: &[Vec<f64>], estimator: Estimator) -> Vec<f64> {
     let mut cov = vec![0.0; n * n];
     for i in 0..n {
         for j in i..n {
-            let s: f64 = centred[i].iter().zip(&centred[j]).map(|(a, b)| a * b).sum::<f64>() / t as f64;
+            let s: f64 = centred[i]
+                .iter()
+                .zip(&centred[j])
+                .map(|(a, b)| a * b)
+                .sum::<f64>()
+                / t as f64;
             cov[i * n + j] = s;
             cov[j * n + i] = s;
         }
@@ -59,21 +64,29 @@ pub fn covariance(x: &[Vec<f64>], estimator: Estimator) -> Vec<f64> {
 fn ledoit_wolf_shrinkage(centred: &[Vec<f64>], cov: &[f64]) -> f64 {
     let n = centred.len();
     let t = centred[0].len() as f64;
-    let squared: Vec<Vec<f64>> = centred.iter().map(|r| r.iter().map(|v| v * v).collect()).collect();
+    let squared: Vec<Vec<f64>> = centred
+        .iter()
+        .map(|r| r.iter().map(|v| v * v).collect())
+        .collect();
     let trace_terms: Vec<f64> = squared.iter().map(|r| r.iter().sum::<f64>() / t).collect();
     let mu = trace_terms.iter().sum::<f64>() / n as f64;
     let mut beta_sum = 0.0;
     let mut delta_sum = 0.0;
     for i in 0..n {
         for j in 0..n {
-            beta_sum += squared[i].iter().zip(&squared[j]).map(|(a, b)| a * b).sum::<f64>();
+            beta_sum += squared[i]
+                .iter()
+                .zip(&squared[j])
+                .map(|(a, b)| a * b)
+                .sum::<f64>();
             let c = cov[i * n + j] * t; // (X^T X)_ij
             delta_sum += c * c;
         }
     }
     let delta_sum = delta_sum / (t * t);
     let beta = (beta_sum / t - delta_sum) / (n as f64 * t);
-    let delta = (delta_sum - 2.0 * mu * trace_terms.iter().sum::<f64>() + n as f64 * mu * mu) / n as f64;
+    let delta =
+        (delta_sum - 2.0 * mu * trace_terms.iter().sum::<f64>() + n as f64 * mu * mu) / n as f64;
     let beta = beta.min(delta);
     if beta == 0.0 {
         0.0
@@ -104,13 +117,19 @@ mod tests {
     fn scm_of_two_channels() {
         let x = vec![vec![1.0, 2.0, 3.0, 4.0], vec![2.0, 4.0, 6.0, 8.0]];
         let c = covariance(&x, Estimator::Scm);
-        assert!((c[0] - 1.25).abs() < 1e-12 && (c[1] - 2.5).abs() < 1e-12 && (c[3] - 5.0).abs() < 1e-12);
+        assert!(
+            (c[0] - 1.25).abs() < 1e-12 && (c[1] - 2.5).abs() < 1e-12 && (c[3] - 5.0).abs() < 1e-12
+        );
     }
 
     #[test]
     fn shrinkage_keeps_trace_and_moves_toward_identity() {
         let x: Vec<Vec<f64>> = (0..4)
-            .map(|c| (0..50).map(|i| ((i * (c + 3)) as f64 * 0.37).sin() + c as f64).collect())
+            .map(|c| {
+                (0..50)
+                    .map(|i| ((i * (c + 3)) as f64 * 0.37).sin() + c as f64)
+                    .collect()
+            })
             .collect();
         let scm = covariance(&x, Estimator::Scm);
         for e in [Estimator::Lwf, Estimator::Oas] {

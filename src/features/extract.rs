@@ -88,28 +88,46 @@ pub struct FeatureSet {
 /// Reads an EDF/BDF file and computes its features; `sha256` (of the file's bytes, computed by
 /// the caller, who usually needs it first to decide whether to skip the file) goes in the
 /// metadata.
-pub fn features_from_file(path: &Path, sha256: &str, task: &Task, config: &FeatureConfig) -> Result<FeatureSet, FeatureError> {
+pub fn features_from_file(
+    path: &Path,
+    sha256: &str,
+    task: &Task,
+    config: &FeatureConfig,
+) -> Result<FeatureSet, FeatureError> {
     let recording = edf::read_recording(path)?;
     let id = RecordingId::from_path(path);
     let mut set = extract(&recording, &id, task, config)?;
     set.meta.sources = vec![SourceFile {
-        name: path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
+        name: path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default(),
         sha256: sha256.to_string(),
     }];
     Ok(set)
 }
 
 /// Computes the features of one recording for a task.
-pub fn extract(recording: &Recording, id: &RecordingId, task: &Task, config: &FeatureConfig) -> Result<FeatureSet, FeatureError> {
+pub fn extract(
+    recording: &Recording,
+    id: &RecordingId,
+    task: &Task,
+    config: &FeatureConfig,
+) -> Result<FeatureSet, FeatureError> {
     let mut eeg = recording.clone();
     let keep: Vec<usize> = (0..eeg.channels.len())
-        .filter(|&i| eeg.channels[i].kind == ChannelKind::Eeg && !eeg.bads.contains(&eeg.channels[i].label))
+        .filter(|&i| {
+            eeg.channels[i].kind == ChannelKind::Eeg && !eeg.bads.contains(&eeg.channels[i].label)
+        })
         .collect();
     if keep.is_empty() {
         return Err(FeatureError::NoEeg(id.recording.clone()));
     }
     eeg.channels = keep.iter().map(|&i| eeg.channels[i].clone()).collect();
-    eeg.data = keep.iter().map(|&i| std::mem::take(&mut eeg.data[i])).collect();
+    eeg.data = keep
+        .iter()
+        .map(|&i| std::mem::take(&mut eeg.data[i]))
+        .collect();
     if let Some(f0) = config.notch_hz {
         eeg.notch(f0, 30.0)?;
     }
@@ -124,7 +142,13 @@ pub fn extract(recording: &Recording, id: &RecordingId, task: &Task, config: &Fe
     let fs = epochs.sfreq;
     let segment = (config.welch_segment_s * fs).round() as usize;
     let overlap = (config.welch_overlap * segment as f64).round() as usize;
-    let mut welch = Welch::new(WelchConfig { nperseg: segment, noverlap: overlap }, fs)?;
+    let mut welch = Welch::new(
+        WelchConfig {
+            nperseg: segment,
+            noverlap: overlap,
+        },
+        fs,
+    )?;
     let all_freqs = welch.frequencies();
     let kept: Vec<usize> = (0..all_freqs.len())
         .filter(|&k| all_freqs[k] >= config.fmin && all_freqs[k] <= config.fmax)
@@ -133,18 +157,36 @@ pub fn extract(recording: &Recording, id: &RecordingId, task: &Task, config: &Fe
     for band in &config.covariance_bands {
         let mut filtered = eeg.clone();
         filtered.filter(FilterBand::Bandpass(band.lo, band.hi), config.filter_order)?;
-        let band_epochs = make_epochs(&filtered, id, task, &picks, &crate::epochs::Reject::default())?;
+        let band_epochs = make_epochs(
+            &filtered,
+            id,
+            task,
+            &picks,
+            &crate::epochs::Reject::default(),
+        )?;
         for row in &mut rows {
             // Same events, same windows: match by onset (amplitude rejection used the raw data).
             let k = band_epochs
                 .sources
                 .iter()
                 .position(|s| s.onset_s == row.onset_s)
-                .ok_or_else(|| FeatureError::Config(format!("epoch at {} s missing after band-pass", row.onset_s)))?;
+                .ok_or_else(|| {
+                    FeatureError::Config(format!(
+                        "epoch at {} s missing after band-pass",
+                        row.onset_s
+                    ))
+                })?;
             let x: Vec<Vec<f64>> = (0..band_epochs.channels.len())
-                .map(|c| band_epochs.channel(k, c).iter().map(|&v| f64::from(v)).collect())
+                .map(|c| {
+                    band_epochs
+                        .channel(k, c)
+                        .iter()
+                        .map(|&v| f64::from(v))
+                        .collect()
+                })
                 .collect();
-            row.covariances.push(covariance(&x, config.covariance_estimator));
+            row.covariances
+                .push(covariance(&x, config.covariance_estimator));
         }
     }
     Ok(FeatureSet {
@@ -194,9 +236,11 @@ fn spectral_rows(
                 *o = f64::from(v);
             }
             welch.psd_into(&x, &mut psd)?;
-            row.log_psd.extend(kept.iter().map(|&k| psd[k].max(PSD_FLOOR).log10()));
+            row.log_psd
+                .extend(kept.iter().map(|&k| psd[k].max(PSD_FLOOR).log10()));
             let (absolute, relative) = band_powers(freqs, &psd, &config.bands);
-            row.log_band_power.extend(absolute.iter().map(|p| p.max(PSD_FLOOR).log10()));
+            row.log_band_power
+                .extend(absolute.iter().map(|p| p.max(PSD_FLOOR).log10()));
             row.rel_band_power.extend(relative);
         }
         rows.push(row);

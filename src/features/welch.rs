@@ -52,7 +52,7 @@ pub struct Welch {
 impl Welch {
     /// Plans the FFT and the window; checks the configuration.
     pub fn new(config: WelchConfig, fs: f64) -> Result<Self, FeatureError> {
-        if config.nperseg < 2 || config.noverlap >= config.nperseg || !(fs > 0.0) {
+        if config.nperseg < 2 || config.noverlap >= config.nperseg || fs.is_nan() || fs <= 0.0 {
             return Err(FeatureError::Config(format!(
                 "Welch needs nperseg >= 2 and noverlap < nperseg at a positive rate; got nperseg {}, noverlap {}, fs {fs}",
                 config.nperseg, config.noverlap
@@ -132,7 +132,11 @@ impl Welch {
 }
 
 /// One-sided Welch PSD of `x` (pure function; see [`Welch`] to reuse the plan).
-pub fn welch(x: &[f64], fs: f64, config: WelchConfig) -> Result<(Vec<f64>, Vec<f64>), FeatureError> {
+pub fn welch(
+    x: &[f64],
+    fs: f64,
+    config: WelchConfig,
+) -> Result<(Vec<f64>, Vec<f64>), FeatureError> {
     let mut w = Welch::new(config, fs)?;
     let mut psd = vec![0.0; w.n_freqs()];
     w.psd_into(x, &mut psd)?;
@@ -150,7 +154,12 @@ mod tests {
             .map(|i| 3.0 * (2.0 * std::f64::consts::PI * 10.0 * i as f64 / fs).sin())
             .collect();
         let (f, p) = welch(&x, fs, WelchConfig::one_second(fs)).unwrap();
-        let peak = p.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)).unwrap().0;
+        let peak = p
+            .iter()
+            .enumerate()
+            .max_by(|a, b| a.1.total_cmp(b.1))
+            .unwrap()
+            .0;
         assert_eq!(f[peak], 10.0);
         // Total power (integral of the density) equals the variance, 3^2 / 2.
         let power: f64 = p.iter().sum::<f64>() * (f[1] - f[0]);
@@ -159,7 +168,14 @@ mod tests {
 
     #[test]
     fn bad_configurations_are_refused() {
-        assert!(Welch::new(WelchConfig { nperseg: 10, noverlap: 10 }, 160.0).is_err());
+        assert!(Welch::new(
+            WelchConfig {
+                nperseg: 10,
+                noverlap: 10
+            },
+            160.0
+        )
+        .is_err());
         assert!(welch(&[0.0; 5], 160.0, WelchConfig::one_second(160.0)).is_err());
     }
 }
