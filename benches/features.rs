@@ -126,7 +126,13 @@ fn welch_part() {
     }
     println!(
         "{:<28} {:>10} {:>10} {:>12} {:>10} {:>9} {:>14}",
-        "input (best of 5)", "ms", "ns/sample", "segments/s", "scipy ms", "speed-up", "scipy source"
+        "input (best of 5)",
+        "ms",
+        "ns/sample",
+        "segments/s",
+        "scipy ms",
+        "speed-up",
+        "scipy source"
     );
     let config = WelchConfig {
         nperseg: NPERSEG,

@@ -7,6 +7,7 @@
 //! covariances; [`store`] keeps feature tables as Parquet with a JSON sidecar.
 #![deny(missing_docs)]
 
+pub mod atomic;
 pub mod edf;
 pub mod epochs;
 pub mod features;

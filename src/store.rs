@@ -26,6 +26,7 @@ use std::path::{Path, PathBuf};
 use polars::prelude::*;
 use sha2::{Digest, Sha256};
 
+use crate::atomic::write_atomically;
 use crate::features::{hex, FeatureMeta, FeatureRow, FeatureSet};
 
 /// Why a feature table cannot be written or read.
@@ -70,6 +71,14 @@ pub enum StoreError {
     },
 }
 
+fn io_error(path: &Path) -> impl Fn(&'static str, std::io::Error) -> StoreError + '_ {
+    move |action, source| StoreError::Io {
+        path: path.to_path_buf(),
+        action,
+        source,
+    }
+}
+
 /// The sidecar of a Parquet file: same name, `.json` extension.
 pub fn sidecar_path(parquet: &Path) -> PathBuf {
     parquet.with_extension("json")
@@ -89,35 +98,6 @@ pub fn sha256_file(path: &Path) -> Result<String, StoreError> {
         source,
     })?;
     Ok(hex(&hasher.finalize()))
-}
-
-/// Writes `bytes` to `path` through a temporary file in the same folder and a rename.
-pub fn write_atomic(
-    path: &Path,
-    write: impl FnOnce(&mut File) -> std::io::Result<()>,
-) -> Result<(), StoreError> {
-    let io = |action, source| StoreError::Io {
-        path: path.to_path_buf(),
-        action,
-        source,
-    };
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let tmp = path.with_file_name(format!(".{name}.tmp-{}", std::process::id()));
-    let result = File::create(&tmp)
-        .and_then(|mut f| {
-            write(&mut f)?;
-            f.flush()?;
-            f.sync_all()
-        })
-        .map_err(|e| io("cannot write", e))
-        .and_then(|()| std::fs::rename(&tmp, path).map_err(|e| io("cannot rename into place", e)));
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result
 }
 
 fn list_column(name: &str, rows: &[FeatureRow], get: impl Fn(&FeatureRow) -> &[f64]) -> Column {
@@ -200,17 +180,32 @@ pub fn write_feature_set(parquet: &Path, set: &FeatureSet) -> Result<(), StoreEr
         path: parquet.to_path_buf(),
         reason: e.to_string(),
     })?;
-    write_atomic(parquet, |f| {
-        ParquetWriter::new(f)
-            .finish(&mut df)
-            .map(|_| ())
-            .map_err(|e| std::io::Error::other(e.to_string()))
-    })?;
+    write_atomically(
+        parquet,
+        |f| {
+            ParquetWriter::new(f)
+                .finish(&mut df)
+                .map(|_| ())
+                .map_err(|e| StoreError::Table {
+                    path: parquet.to_path_buf(),
+                    reason: e.to_string(),
+                })
+        },
+        io_error(parquet),
+    )?;
     let json = serde_json::to_vec_pretty(&set.meta).map_err(|e| StoreError::Sidecar {
         path: sidecar_path(parquet),
         reason: e.to_string(),
     })?;
-    write_atomic(&sidecar_path(parquet), |f| f.write_all(&json))
+    let sidecar = sidecar_path(parquet);
+    write_atomically(
+        &sidecar,
+        |f| {
+            f.write_all(&json)
+                .map_err(|e| io_error(&sidecar)("cannot write", e))
+        },
+        io_error(&sidecar),
+    )
 }
 
 /// Reads only the sidecar of a feature table.

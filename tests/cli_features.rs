@@ -31,26 +31,61 @@ fn one_run_gives_fifteen_labelled_epochs_and_a_rerun_skips_it() {
     let file = common::data_file("eegmmidb/S001/S001R04.edf");
     let file = file.to_str().expect("utf8");
     let first = eegadapt(&["features", file, "--task", "eegmmidb-lr", "--out", out]);
-    assert!(first.status.success(), "{}", String::from_utf8_lossy(&first.stderr));
+    assert!(
+        first.status.success(),
+        "{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
     let tables = parquet_files(out_dir.path());
     assert_eq!(tables.len(), 1);
     let set = store::read_feature_set(&tables[0]).expect("read back");
     assert_eq!(set.rows.len(), 15);
     let classes = &set.meta.task.classes;
-    assert!(set.rows.iter().all(|r| r.label.is_some_and(|l| classes[l] == "left" || classes[l] == "right")));
-    assert_eq!(set.meta.sources[0].sha256, store::sha256_file(Path::new(file)).expect("sha"));
-    let modified = std::fs::metadata(&tables[0]).expect("meta").modified().expect("mtime");
+    assert!(set.rows.iter().all(|r| r
+        .label
+        .is_some_and(|l| classes[l] == "left" || classes[l] == "right")));
+    assert_eq!(
+        set.meta.sources[0].sha256,
+        store::sha256_file(Path::new(file)).expect("sha")
+    );
+    let modified = std::fs::metadata(&tables[0])
+        .expect("meta")
+        .modified()
+        .expect("mtime");
     let second = eegadapt(&["features", file, "--task", "eegmmidb-lr", "--out", out]);
     assert!(second.status.success());
     assert!(String::from_utf8_lossy(&second.stderr).contains("1 up to date"));
-    assert_eq!(std::fs::metadata(&tables[0]).expect("meta").modified().expect("mtime"), modified);
+    assert_eq!(
+        std::fs::metadata(&tables[0])
+            .expect("meta")
+            .modified()
+            .expect("mtime"),
+        modified
+    );
     // Other settings are another table: the rerun recomputes.
-    let third = eegadapt(&["features", file, "--task", "eegmmidb-lr", "--out", out, "--car"]);
+    let third = eegadapt(&[
+        "features",
+        file,
+        "--task",
+        "eegmmidb-lr",
+        "--out",
+        out,
+        "--car",
+    ]);
     assert!(String::from_utf8_lossy(&third.stderr).contains("1 written"));
     if let Some(python) = std::env::var_os("EEGADAPT_PYTHON") {
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python/check_parquet.py");
-        let check = Command::new(python).arg(script).arg(out).arg("15").output().expect("python");
-        assert!(check.status.success(), "{}", String::from_utf8_lossy(&check.stderr));
+        let check = Command::new(python)
+            .arg(script)
+            .arg(out)
+            .arg("15")
+            .output()
+            .expect("python");
+        assert!(
+            check.status.success(),
+            "{}",
+            String::from_utf8_lossy(&check.stderr)
+        );
     }
 }
 
@@ -78,22 +113,39 @@ fn a_corrupted_file_does_not_stop_the_others() {
     ]);
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&out.stderr);
-    let errors: Vec<&str> = stderr.lines().filter(|l| l.starts_with("eegadapt:")).collect();
+    let errors: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.starts_with("eegadapt:"))
+        .collect();
     assert_eq!(errors.len(), 1, "{stderr}");
-    assert!(errors[0].contains("S099R04.edf") && errors[0].contains("ns"), "{}", errors[0]);
+    assert!(
+        errors[0].contains("S099R04.edf") && errors[0].contains("ns"),
+        "{}",
+        errors[0]
+    );
     let mut in_task = 0;
     let mut all = 0;
     for subject in std::fs::read_dir(&data).expect("subjects") {
         for file in std::fs::read_dir(subject.expect("entry").path()).expect("files") {
-            let name = file.expect("entry").file_name().to_string_lossy().into_owned();
+            let name = file
+                .expect("entry")
+                .file_name()
+                .to_string_lossy()
+                .into_owned();
             all += 1;
-            if ["R04.edf", "R08.edf", "R12.edf"].iter().any(|r| name.ends_with(r)) {
+            if ["R04.edf", "R08.edf", "R12.edf"]
+                .iter()
+                .any(|r| name.ends_with(r))
+            {
                 in_task += 1;
             }
         }
     }
     assert_eq!(parquet_files(out_dir.path()).len(), in_task);
-    assert!(stderr.contains(&format!("{} not in task", all - in_task)), "{stderr}");
+    assert!(
+        stderr.contains(&format!("{} not in task", all - in_task)),
+        "{stderr}"
+    );
     assert!(stderr.contains("1 failed"));
 }
 
@@ -113,7 +165,11 @@ fn deidentified_run_names_files_by_pseudonym() {
     assert!(out.status.success());
     let tables = parquet_files(out_dir.path());
     assert_eq!(tables.len(), 1);
-    let name = tables[0].file_name().expect("name").to_string_lossy().into_owned();
+    let name = tables[0]
+        .file_name()
+        .expect("name")
+        .to_string_lossy()
+        .into_owned();
     assert!(name.starts_with("rec-") && !name.contains("S002"), "{name}");
     let set = store::read_feature_set(&tables[0]).expect("read");
     assert!(set.meta.deidentified && set.rows.iter().all(|r| !r.subject.contains("S002")));
@@ -123,7 +179,14 @@ fn deidentified_run_names_files_by_pseudonym() {
 fn unknown_task_is_a_clear_error() {
     let out_dir = tempfile::tempdir().expect("tempdir");
     let file = common::data_file("eegmmidb/S001/S001R04.edf");
-    let out = eegadapt(&["features", file.to_str().expect("utf8"), "--task", "nope", "--out", out_dir.path().to_str().expect("utf8")]);
+    let out = eegadapt(&[
+        "features",
+        file.to_str().expect("utf8"),
+        "--task",
+        "nope",
+        "--out",
+        out_dir.path().to_str().expect("utf8"),
+    ]);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("unknown task \"nope\""));
 }

@@ -11,7 +11,8 @@ use serde_json::Value;
 
 fn reference() -> Value {
     let path = common::shared_dir().join("reference/preprocess_S001R04.json");
-    let all: Value = serde_json::from_str(&std::fs::read_to_string(path).expect("reference")).expect("json");
+    let all: Value =
+        serde_json::from_str(&std::fs::read_to_string(path).expect("reference")).expect("json");
     all["covariance_first_T1T2_epoch"].clone()
 }
 
@@ -19,13 +20,21 @@ fn matrix(v: &Value) -> Vec<f64> {
     v.as_array()
         .expect("rows")
         .iter()
-        .flat_map(|row| row.as_array().expect("row").iter().map(|x| x.as_f64().expect("number")))
+        .flat_map(|row| {
+            row.as_array()
+                .expect("row")
+                .iter()
+                .map(|x| x.as_f64().expect("number"))
+        })
         .collect()
 }
 
 fn worst_relative(ours: &[f64], theirs: &[f64]) -> f64 {
     let scale = theirs.iter().fold(0.0_f64, |m, v| m.max(v.abs()));
-    ours.iter().zip(theirs).map(|(a, b)| (a - b).abs() / scale).fold(0.0, f64::max)
+    ours.iter()
+        .zip(theirs)
+        .map(|(a, b)| (a - b).abs() / scale)
+        .fold(0.0, f64::max)
 }
 
 /// The reference's recipe in f64: band-pass the whole run, cut [onset + 0.5 s, onset + 3.5 s).
@@ -33,21 +42,33 @@ fn worst_relative(ours: &[f64], theirs: &[f64]) -> f64 {
 fn estimators_match_pyriemann_in_f64() {
     let r = reference();
     let how = r["how"].as_str().expect("how");
-    assert!(how.contains("8-30 Hz") && how.contains("[onset+80, onset+560)"), "recipe changed: {how}");
+    assert!(
+        how.contains("8-30 Hz") && how.contains("[onset+80, onset+560)"),
+        "recipe changed: {how}"
+    );
     let file = edf::open(common::data_file("eegmmidb/S001/S001R04.edf")).expect("open");
     let fs = file.channels()[0].sampling_rate_hz;
     let sos = butter_sos(4, FilterBand::Bandpass(8.0, 30.0), fs).expect("design");
     let onset = r["onset_sample"].as_u64().expect("onset") as usize;
     let x: Vec<Vec<f64>> = (0..file.channels().len())
         .map(|c| {
-            let whole = file.read_physical(c, 0..file.channels()[c].samples).expect("samples");
+            let whole = file
+                .read_physical(c, 0..file.channels()[c].samples)
+                .expect("samples");
             sosfiltfilt(&sos, &whole).expect("filter")[onset + 80..onset + 560].to_vec()
         })
         .collect();
     assert_eq!(x.len() * x.len(), matrix(&r["cov"]["scm"]).len());
-    for (name, estimator) in [("scm", Estimator::Scm), ("lwf", Estimator::Lwf), ("oas", Estimator::Oas)] {
+    for (name, estimator) in [
+        ("scm", Estimator::Scm),
+        ("lwf", Estimator::Lwf),
+        ("oas", Estimator::Oas),
+    ] {
         let worst = worst_relative(&covariance(&x, estimator), &matrix(&r["cov"][name]));
-        assert!(worst < 1e-9, "{name}: worst deviation {worst:e} of the largest entry");
+        assert!(
+            worst < 1e-9,
+            "{name}: worst deviation {worst:e} of the largest entry"
+        );
     }
 }
 
@@ -64,10 +85,17 @@ fn pipeline_covariance_matches_within_f32_precision() {
         covariance_estimator: Estimator::Oas,
         ..FeatureConfig::default()
     };
-    let set = extract(&recording, &RecordingId::from_path(&path), &task, &config).expect("features");
+    let set =
+        extract(&recording, &RecordingId::from_path(&path), &task, &config).expect("features");
     let first = &set.rows[0];
     let fs = set.meta.sfreq;
-    assert_eq!((first.onset_s * fs).round() as u64, r["onset_sample"].as_u64().expect("onset"));
+    assert_eq!(
+        (first.onset_s * fs).round() as u64,
+        r["onset_sample"].as_u64().expect("onset")
+    );
     let worst = worst_relative(&first.covariances[0], &matrix(&r["cov"]["oas"]));
-    assert!(worst < 1e-6, "worst deviation {worst:e} of the largest entry");
+    assert!(
+        worst < 1e-6,
+        "worst deviation {worst:e} of the largest entry"
+    );
 }

@@ -10,7 +10,13 @@ use eegadapt::task::Task;
 fn features() -> eegadapt::features::FeatureSet {
     let path = common::data_file("eegmmidb/S001/S001R04.edf");
     let sha = store::sha256_file(&path).expect("sha");
-    features_from_file(&path, &sha, &Task::resolve("eegmmidb-lr").expect("task"), &FeatureConfig::default()).expect("features")
+    features_from_file(
+        &path,
+        &sha,
+        &Task::resolve("eegmmidb-lr").expect("task"),
+        &FeatureConfig::default(),
+    )
+    .expect("features")
 }
 
 #[test]
@@ -46,7 +52,12 @@ fn a_table_built_with_other_settings_is_refused_with_both_hashes() {
     let err = store::read_feature_set_expecting(&parquet, &expected).expect_err("mismatch");
     assert!(matches!(err, StoreError::ConfigMismatch { .. }));
     let message = err.to_string();
-    assert!(message.contains(&expected) && message.contains(&set.meta.config_hash) && message.contains("t.json"), "{message}");
+    assert!(
+        message.contains(&expected)
+            && message.contains(&set.meta.config_hash)
+            && message.contains("t.json"),
+        "{message}"
+    );
     assert!(store::read_feature_set_expecting(&parquet, &set.meta.config_hash).is_ok());
 }
 
@@ -60,7 +71,11 @@ fn up_to_date_needs_same_hash_and_source() {
     store::write_feature_set(&parquet, &set).expect("write");
     assert!(store::is_up_to_date(&parquet, &set.meta.config_hash, &sha));
     assert!(!store::is_up_to_date(&parquet, "another-hash", &sha));
-    assert!(!store::is_up_to_date(&parquet, &set.meta.config_hash, "another-source"));
+    assert!(!store::is_up_to_date(
+        &parquet,
+        &set.meta.config_hash,
+        "another-source"
+    ));
     // A table whose sidecar is missing (a crash between the two renames) is not finished.
     std::fs::remove_file(store::sidecar_path(&parquet)).expect("remove");
     assert!(!store::is_up_to_date(&parquet, &set.meta.config_hash, &sha));
@@ -73,9 +88,16 @@ fn deidentified_tables_hold_no_subject_or_file_name() {
     store::deidentify(&mut set);
     let parquet = dir.path().join("t.parquet");
     store::write_feature_set(&parquet, &set).expect("write");
-    let bytes = [std::fs::read(&parquet).expect("table"), std::fs::read(store::sidecar_path(&parquet)).expect("sidecar")].concat();
+    let bytes = [
+        std::fs::read(&parquet).expect("table"),
+        std::fs::read(store::sidecar_path(&parquet)).expect("sidecar"),
+    ]
+    .concat();
     let text = String::from_utf8_lossy(&bytes);
-    assert!(!text.contains("S001"), "subject or file name left in the output");
+    assert!(
+        !text.contains("S001"),
+        "subject or file name left in the output"
+    );
     assert!(set.meta.deidentified && set.rows.iter().all(|r| r.subject.starts_with("sub-")));
     // Pseudonyms are stable, so a subject's recordings still group together.
     assert!(set.rows.iter().all(|r| r.subject == set.rows[0].subject));

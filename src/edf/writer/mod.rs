@@ -6,9 +6,8 @@ mod header;
 use annotations::*;
 use header::*;
 
-use std::fs::{self, File, OpenOptions};
-use std::io::{BufWriter, Write};
-use std::path::{Path, PathBuf};
+use std::io::Write;
+use std::path::Path;
 
 use super::error::{EdfError, Result};
 use super::labels;
@@ -48,7 +47,15 @@ pub fn write_edf(
 ) -> Result<()> {
     let path = path.as_ref();
     let plan = Plan::new(path, recording, options)?;
-    write_atomically(path, |out| plan.write(out))
+    crate::atomic::write_atomically(
+        path,
+        |out| plan.write(out),
+        |action, source| EdfError::Io {
+            path: path.to_path_buf(),
+            action,
+            source,
+        },
+    )
 }
 
 /// The most data records the 8-character header field can count.
@@ -308,53 +315,6 @@ enum Round {
     Down,
     Up,
     Nearest,
-}
-
-/// Writes through `write` into a temporary file beside `path`, then renames it over `path`.
-fn write_atomically(
-    path: &Path,
-    write: impl FnOnce(&mut BufWriter<File>) -> Result<()>,
-) -> Result<()> {
-    let io = |action, source| EdfError::Io {
-        path: path.to_path_buf(),
-        action,
-        source,
-    };
-    let name = path.file_name().ok_or_else(|| EdfError::Write {
-        path: path.to_path_buf(),
-        reason: "the path names no file".into(),
-    })?;
-    let folder = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    let mut attempt = 0;
-    let (temp, file) = loop {
-        let mut temp_name = std::ffi::OsString::from(".");
-        temp_name.push(name);
-        temp_name.push(format!(".{}.{attempt}.tmp", std::process::id()));
-        let temp = folder.join(temp_name);
-        match OpenOptions::new().write(true).create_new(true).open(&temp) {
-            Ok(file) => break (temp, file),
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && attempt < 100 => {
-                attempt += 1;
-            }
-            Err(e) => return Err(io("cannot create a temporary file", e)),
-        }
-    };
-    let result = (|| {
-        let mut out = BufWriter::with_capacity(1 << 20, file);
-        write(&mut out)?;
-        let file = out
-            .into_inner()
-            .map_err(|e| io("cannot write", e.into_error()))?;
-        file.sync_all().map_err(|e| io("cannot sync", e))?;
-        fs::rename(&temp, path).map_err(|e| io("cannot rename the temporary file onto", e))
-    })();
-    if result.is_err() {
-        let _ = fs::remove_file(&temp);
-    }
-    result
 }
 
 #[cfg(test)]
