@@ -304,7 +304,7 @@ fn features_part() {
         let single_wall = *single.get_or_insert(wall);
         println!(
             "{:<24} {:>10.3} {:>13.2} {:>9.1} {:>8} {:>7.2}x {:>13}",
-            format!("{threads}"),
+            threads.to_string(),
             wall,
             files.len() as f64 / wall,
             bytes as f64 / 1e6 / wall,
