@@ -47,8 +47,16 @@ fn error(path: &Path, e: impl std::fmt::Display) -> PlotError {
 }
 
 fn bounds(series: &[Series]) -> ((f64, f64), (f64, f64)) {
-    let finite = series.iter().flat_map(|s| s.points.iter()).filter(|(x, y)| x.is_finite() && y.is_finite());
-    let (mut x0, mut x1, mut y0, mut y1) = (f64::INFINITY, f64::NEG_INFINITY, f64::INFINITY, f64::NEG_INFINITY);
+    let finite = series
+        .iter()
+        .flat_map(|s| s.points.iter())
+        .filter(|(x, y)| x.is_finite() && y.is_finite());
+    let (mut x0, mut x1, mut y0, mut y1) = (
+        f64::INFINITY,
+        f64::NEG_INFINITY,
+        f64::INFINITY,
+        f64::NEG_INFINITY,
+    );
     for &(x, y) in finite {
         x0 = x0.min(x);
         x1 = x1.max(x);
@@ -58,11 +66,23 @@ fn bounds(series: &[Series]) -> ((f64, f64), (f64, f64)) {
     if !x0.is_finite() {
         return ((0.0, 1.0), (0.0, 1.0));
     }
-    let pad = |lo: f64, hi: f64| if hi > lo { (lo, hi + (hi - lo) * 0.05) } else { (lo - 0.5, hi + 0.5) };
+    let pad = |lo: f64, hi: f64| {
+        if hi > lo {
+            (lo, hi + (hi - lo) * 0.05)
+        } else {
+            (lo - 0.5, hi + 0.5)
+        }
+    };
     (pad(x0, x1), pad(y0, y1))
 }
 
-fn draw<DB: DrawingBackend>(root: DrawingArea<DB, plotters::coord::Shift>, title: &str, x_label: &str, y_label: &str, series: &[Series]) -> Result<(), String>
+fn draw<DB: DrawingBackend>(
+    root: DrawingArea<DB, plotters::coord::Shift>,
+    title: &str,
+    x_label: &str,
+    y_label: &str,
+    series: &[Series],
+) -> Result<(), String>
 where
     DB::ErrorType: 'static,
 {
@@ -84,12 +104,19 @@ where
         .map_err(|e| e.to_string())?;
     for (i, s) in series.iter().enumerate() {
         let color = Palette99::pick(i).to_rgba();
-        let points: Vec<(f64, f64)> = s.points.iter().copied().filter(|(x, y)| x.is_finite() && y.is_finite()).collect();
+        let points: Vec<(f64, f64)> = s
+            .points
+            .iter()
+            .copied()
+            .filter(|(x, y)| x.is_finite() && y.is_finite())
+            .collect();
         chart
             .draw_series(LineSeries::new(points, color.stroke_width(2)))
             .map_err(|e| e.to_string())?
             .label(s.name.clone())
-            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2)));
+            .legend(move |(x, y)| {
+                PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2))
+            });
     }
     chart
         .configure_series_labels()
@@ -103,13 +130,22 @@ where
 
 /// A temporary sibling that keeps the extension (plotters picks the image format from it).
 fn temporary(path: &Path) -> PathBuf {
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let ext = path.extension().map(|e| e.to_string_lossy().into_owned()).unwrap_or_default();
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let ext = path
+        .extension()
+        .map(|e| e.to_string_lossy().into_owned())
+        .unwrap_or_default();
     path.with_file_name(format!(".{name}.{}.tmp.{ext}", std::process::id()))
 }
 
 /// Draws with `render` into a temporary file, then renames it into place.
-fn write_plot(path: &Path, render: impl FnOnce(&Path) -> Result<(), String>) -> Result<(), PlotError> {
+fn write_plot(
+    path: &Path,
+    render: impl FnOnce(&Path) -> Result<(), String>,
+) -> Result<(), PlotError> {
     let tmp = temporary(path);
     let result = render(&tmp).and_then(|()| std::fs::rename(&tmp, path).map_err(|e| e.to_string()));
     if result.is_err() {
@@ -119,12 +155,34 @@ fn write_plot(path: &Path, render: impl FnOnce(&Path) -> Result<(), String>) -> 
 }
 
 /// Draws a line chart to `<stem>.svg` and `<stem>.png` and returns both paths.
-pub fn line_chart(stem: &Path, title: &str, x_label: &str, y_label: &str, series: &[Series]) -> Result<Vec<PathBuf>, PlotError> {
+pub fn line_chart(
+    stem: &Path,
+    title: &str,
+    x_label: &str,
+    y_label: &str,
+    series: &[Series],
+) -> Result<Vec<PathBuf>, PlotError> {
     register_font();
     let svg = stem.with_extension("svg");
     let png = stem.with_extension("png");
-    write_plot(&svg, |p| draw(SVGBackend::new(p, (800, 500)).into_drawing_area(), title, x_label, y_label, series))?;
-    write_plot(&png, |p| draw(BitMapBackend::new(p, (800, 500)).into_drawing_area(), title, x_label, y_label, series))?;
+    write_plot(&svg, |p| {
+        draw(
+            SVGBackend::new(p, (800, 500)).into_drawing_area(),
+            title,
+            x_label,
+            y_label,
+            series,
+        )
+    })?;
+    write_plot(&png, |p| {
+        draw(
+            BitMapBackend::new(p, (800, 500)).into_drawing_area(),
+            title,
+            x_label,
+            y_label,
+            series,
+        )
+    })?;
     Ok(vec![svg, png])
 }
 
@@ -138,7 +196,9 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         let series = vec![Series {
             name: "train".into(),
-            points: (0..10).map(|i| (f64::from(i), 1.0 / (1.0 + f64::from(i)))).collect(),
+            points: (0..10)
+                .map(|i| (f64::from(i), 1.0 / (1.0 + f64::from(i))))
+                .collect(),
         }];
         let files = line_chart(&dir.join("loss"), "Loss", "epoch", "loss", &series).unwrap();
         let svg = std::fs::read_to_string(&files[0]).unwrap();

@@ -4,20 +4,32 @@
 mod common;
 
 use eegadapt::features::{feature_config_hash, features_from_file, FeatureConfig};
-use eegadapt::pretrain::{self, group, population_scores, predict, EncoderManifest, EncoderMetrics, PretrainConfig, Sample, TaskInfo};
+use eegadapt::pretrain::{
+    self, group, population_scores, predict, EncoderManifest, EncoderMetrics, PretrainConfig,
+    Sample, TaskInfo,
+};
 use eegadapt::store;
 use eegadapt::task::Task;
 
 fn feature_sets() -> Vec<(usize, eegadapt::features::FeatureSet)> {
     let task = Task::resolve("eegmmidb-lr").expect("task");
-    ["S001/S001R04.edf", "S001/S001R08.edf", "S002/S002R04.edf", "S003/S003R04.edf", "S003/S003R08.edf"]
-        .iter()
-        .map(|f| {
-            let path = common::data_file(&format!("eegmmidb/{f}"));
-            let sha = store::sha256_file(&path).expect("sha");
-            (0, features_from_file(&path, &sha, &task, &FeatureConfig::default()).expect("features"))
-        })
-        .collect()
+    [
+        "S001/S001R04.edf",
+        "S001/S001R08.edf",
+        "S002/S002R04.edf",
+        "S003/S003R04.edf",
+        "S003/S003R08.edf",
+    ]
+    .iter()
+    .map(|f| {
+        let path = common::data_file(&format!("eegmmidb/{f}"));
+        let sha = store::sha256_file(&path).expect("sha");
+        (
+            0,
+            features_from_file(&path, &sha, &task, &FeatureConfig::default()).expect("features"),
+        )
+    })
+    .collect()
 }
 
 fn small_config(n_features: usize) -> PretrainConfig {
@@ -33,11 +45,18 @@ fn small_config(n_features: usize) -> PretrainConfig {
 #[test]
 fn trains_saves_loads_and_refuses_mismatches() {
     let sets = feature_sets();
-    let tasks = vec![TaskInfo { name: "eegmmidb-lr".into(), classes: vec!["left".into(), "right".into()] }];
+    let tasks = vec![TaskInfo {
+        name: "eegmmidb-lr".into(),
+        classes: vec!["left".into(), "right".into()],
+    }];
     let grouped = group(&sets, tasks).expect("group");
     let config = small_config(grouped.layout.token_features());
-    let train_set = grouped.for_pretraining(&["S001".into(), "S002".into()]).expect("train");
-    let validation = grouped.for_pretraining(&["S003".into()]).expect("validation");
+    let train_set = grouped
+        .for_pretraining(&["S001".into(), "S002".into()])
+        .expect("train");
+    let validation = grouped
+        .for_pretraining(&["S003".into()])
+        .expect("validation");
     let run = || pretrain::train(&train_set, &validation, &config, &mut |_| {}).expect("train");
     let first = run();
     assert_eq!(first.log.len(), 5);
@@ -57,15 +76,23 @@ fn trains_saves_loads_and_refuses_mismatches() {
         validation_subjects: vec!["S003".into()],
         training_recordings: grouped.sources.clone(),
         threads: 1,
-        metrics: EncoderMetrics { best_pass: first.best_pass, validation_loss: None, validation_accuracy: None, holdout: Vec::new(), training_seconds: 0.0 },
+        metrics: EncoderMetrics {
+            best_pass: first.best_pass,
+            validation_loss: None,
+            validation_accuracy: None,
+            holdout: Vec::new(),
+            training_seconds: 0.0,
+        },
         log: first.log.clone(),
         weights_sha256: String::new(),
     };
     pretrain::save(dir.path(), &first.model, &mut manifest).expect("save");
-    let (loaded, back) = pretrain::load(dir.path(), Some(&manifest.feature_config_hash)).expect("load");
+    let (loaded, back) =
+        pretrain::load(dir.path(), Some(&manifest.feature_config_hash)).expect("load");
     assert!(back == manifest, "manifest changed in the round trip");
     let samples: Vec<&Sample> = validation.subjects[0].samples.iter().collect();
-    let p1 = predict(&first.model, &samples, grouped.layout, &grouped.channels, 0).expect("predict");
+    let p1 =
+        predict(&first.model, &samples, grouped.layout, &grouped.channels, 0).expect("predict");
     let p2 = predict(&loaded, &samples, grouped.layout, &grouped.channels, 0).expect("predict");
     assert_eq!(p1, p2);
 
@@ -74,19 +101,34 @@ fn trains_saves_loads_and_refuses_mismatches() {
     let dir2 = tempfile::tempdir().expect("tempdir");
     let mut manifest2 = manifest.clone();
     pretrain::save(dir2.path(), &second.model, &mut manifest2).expect("save");
-    assert_eq!(manifest.weights_sha256, manifest2.weights_sha256, "training is not reproducible");
+    assert_eq!(
+        manifest.weights_sha256, manifest2.weights_sha256,
+        "training is not reproducible"
+    );
 
     // Features computed with other settings are refused, naming both hashes.
-    let other = feature_config_hash(&FeatureConfig { fmax: 40.0, ..FeatureConfig::default() });
-    let err = pretrain::load(dir.path(), Some(&other)).err().expect("refused").to_string();
-    assert!(err.contains(&other) && err.contains(&manifest.feature_config_hash), "{err}");
+    let other = feature_config_hash(&FeatureConfig {
+        fmax: 40.0,
+        ..FeatureConfig::default()
+    });
+    let err = pretrain::load(dir.path(), Some(&other))
+        .err()
+        .expect("refused")
+        .to_string();
+    assert!(
+        err.contains(&other) && err.contains(&manifest.feature_config_hash),
+        "{err}"
+    );
     // Weights that are not the manifest's are refused.
     let weights = dir.path().join(pretrain::WEIGHTS);
     let mut bytes = std::fs::read(&weights).expect("weights");
     let last = bytes.len() - 1;
     bytes[last] ^= 1;
     std::fs::write(&weights, bytes).expect("write");
-    let err = pretrain::load(dir.path(), None).err().expect("refused").to_string();
+    let err = pretrain::load(dir.path(), None)
+        .err()
+        .expect("refused")
+        .to_string();
     assert!(err.contains("SHA-256"), "{err}");
 
     // Held-out scoring follows the protocol: alignment from run 4, accuracy on the other runs.

@@ -19,7 +19,10 @@ pub fn symmetric_eigen(a: &[f64], n: usize) -> Eigen {
             .flat_map(|i| (0..n).filter(move |&j| j != i).map(move |j| (i, j)))
             .map(|(i, j)| a[i * n + j] * a[i * n + j])
             .sum();
-        let scale: f64 = (0..n).map(|i| a[i * n + i] * a[i * n + i]).sum::<f64>().max(f64::MIN_POSITIVE);
+        let scale: f64 = (0..n)
+            .map(|i| a[i * n + i] * a[i * n + i])
+            .sum::<f64>()
+            .max(f64::MIN_POSITIVE);
         if off <= 1e-30 * scale {
             break;
         }
@@ -78,7 +81,9 @@ pub fn spd_function(a: &[f64], n: usize, floor: f64, f: impl Fn(f64) -> f64) -> 
     let mut out = vec![0.0; n * n];
     for i in 0..n {
         for j in i..n {
-            let s: f64 = (0..n).map(|k| e.vectors[i * n + k] * fl[k] * e.vectors[j * n + k]).sum();
+            let s: f64 = (0..n)
+                .map(|k| e.vectors[i * n + k] * fl[k] * e.vectors[j * n + k])
+                .sum();
             out[i * n + j] = s;
             out[j * n + i] = s;
         }
@@ -110,9 +115,17 @@ mod tests {
     #[test]
     fn eigen_reconstructs_and_functions_compose() {
         let n = 4;
-        let b: Vec<f64> = (0..n * n).map(|i| ((i * 7 % 11) as f64 - 5.0) / 3.0).collect();
+        let b: Vec<f64> = (0..n * n)
+            .map(|i| ((i * 7 % 11) as f64 - 5.0) / 3.0)
+            .collect();
         // a = b b^T + I is symmetric positive definite.
-        let mut a = matmul(&b, &(0..n * n).map(|i| b[(i % n) * n + i / n]).collect::<Vec<_>>(), n);
+        let mut a = matmul(
+            &b,
+            &(0..n * n)
+                .map(|i| b[(i % n) * n + i / n])
+                .collect::<Vec<_>>(),
+            n,
+        );
         for i in 0..n {
             a[i * n + i] += 1.0;
         }

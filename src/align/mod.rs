@@ -75,12 +75,24 @@ impl RowLayout {
             if expected == found {
                 Ok(())
             } else {
-                Err(AlignError::Shape { what, expected, found })
+                Err(AlignError::Shape {
+                    what,
+                    expected,
+                    found,
+                })
             }
         };
         expect("log_psd", self.channels * self.freqs, row.log_psd.len())?;
-        expect("log_band_power", self.channels * self.bands, row.log_band_power.len())?;
-        expect("rel_band_power", self.channels * self.bands, row.rel_band_power.len())?;
+        expect(
+            "log_band_power",
+            self.channels * self.bands,
+            row.log_band_power.len(),
+        )?;
+        expect(
+            "rel_band_power",
+            self.channels * self.bands,
+            row.rel_band_power.len(),
+        )?;
         if let Some(c) = row.covariances.first() {
             expect("covariance", self.channels * self.channels, c.len())?;
         }
@@ -193,14 +205,22 @@ impl SubjectAlignment {
 }
 
 fn max_diagonal(m: &[f64], n: usize) -> f64 {
-    (0..n).map(|i| m[i * n + i]).fold(f64::MIN_POSITIVE, f64::max)
+    (0..n)
+        .map(|i| m[i * n + i])
+        .fold(f64::MIN_POSITIVE, f64::max)
 }
 
 /// Keeps only some channels of a feature row (e.g. the 19 channels of the 10-20 system).
 pub fn select_channels(row: &FeatureRow, layout: RowLayout, keep: &[usize]) -> FeatureRow {
     let pick = |values: &[f64], width: usize| -> Vec<f64> {
         keep.iter()
-            .flat_map(|&c| values.get(c * width..(c + 1) * width).unwrap_or(&[]).iter().copied())
+            .flat_map(|&c| {
+                values
+                    .get(c * width..(c + 1) * width)
+                    .unwrap_or(&[])
+                    .iter()
+                    .copied()
+            })
             .collect()
     };
     let n = layout.channels;
@@ -213,7 +233,10 @@ pub fn select_channels(row: &FeatureRow, layout: RowLayout, keep: &[usize]) -> F
             .iter()
             .map(|cov| {
                 keep.iter()
-                    .flat_map(|&i| keep.iter().map(move |&j| cov.get(i * n + j).copied().unwrap_or(0.0)))
+                    .flat_map(|&i| {
+                        keep.iter()
+                            .map(move |&j| cov.get(i * n + j).copied().unwrap_or(0.0))
+                    })
                     .collect()
             })
             .collect(),
@@ -226,7 +249,11 @@ mod tests {
     use super::*;
 
     fn row(scale: f64, shift: f64) -> FeatureRow {
-        let layout = RowLayout { channels: 2, freqs: 3, bands: 1 };
+        let layout = RowLayout {
+            channels: 2,
+            freqs: 3,
+            bands: 1,
+        };
         FeatureRow {
             subject: "s".into(),
             recording: "r".into(),
@@ -234,7 +261,9 @@ mod tests {
             epoch: 0,
             onset_s: 0.0,
             label: None,
-            log_psd: (0..layout.channels * layout.freqs).map(|i| i as f64 * scale + shift).collect(),
+            log_psd: (0..layout.channels * layout.freqs)
+                .map(|i| i as f64 * scale + shift)
+                .collect(),
             log_band_power: vec![shift, 2.0 * shift],
             rel_band_power: vec![0.5, 0.5],
             covariances: vec![vec![4.0 * scale, 1.0, 1.0, 2.0 * scale]],
@@ -243,7 +272,11 @@ mod tests {
 
     #[test]
     fn aligned_subject_mean_is_identity_and_tokens_centre() {
-        let layout = RowLayout { channels: 2, freqs: 3, bands: 1 };
+        let layout = RowLayout {
+            channels: 2,
+            freqs: 3,
+            bands: 1,
+        };
         let rows = [row(1.0, 0.0), row(2.0, 1.0), row(3.0, 2.0)];
         let refs: Vec<&FeatureRow> = rows.iter().collect();
         let a = SubjectAlignment::fit("s", &refs, layout).unwrap();
@@ -254,16 +287,26 @@ mod tests {
         }
         // The tangent vectors of the subject's own epochs average to (nearly) zero: the
         // reference is their (Euclidean) mean, close to the Riemannian one for similar matrices.
-        let tangents: Vec<Vec<f32>> = rows.iter().map(|r| a.tangent(r).unwrap().unwrap()).collect();
+        let tangents: Vec<Vec<f32>> = rows
+            .iter()
+            .map(|r| a.tangent(r).unwrap().unwrap())
+            .collect();
         let trace_mean: f32 = tangents.iter().map(|t| t[0] + t[3]).sum::<f32>() / 3.0;
         assert!(trace_mean.abs() < 0.2, "{trace_mean}");
-        let wrong = FeatureRow { log_psd: vec![0.0; 5], ..rows[0].clone() };
+        let wrong = FeatureRow {
+            log_psd: vec![0.0; 5],
+            ..rows[0].clone()
+        };
         assert!(a.tokens(&wrong).is_err());
     }
 
     #[test]
     fn channel_selection_keeps_blocks() {
-        let layout = RowLayout { channels: 2, freqs: 3, bands: 1 };
+        let layout = RowLayout {
+            channels: 2,
+            freqs: 3,
+            bands: 1,
+        };
         let r = row(1.0, 0.0);
         let one = select_channels(&r, layout, &[1]);
         assert_eq!(one.log_psd, vec![3.0, 4.0, 5.0]);

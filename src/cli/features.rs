@@ -150,7 +150,8 @@ fn process(
 
 /// True for feature tables (inputs that `pretrain` reads instead of recomputing).
 pub(super) fn is_parquet(path: &Path) -> bool {
-    path.extension().is_some_and(|e| e.eq_ignore_ascii_case("parquet"))
+    path.extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("parquet"))
 }
 
 pub(super) fn progress_bar(len: usize) -> ProgressBar {
@@ -201,7 +202,9 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
         if path.is_dir() {
             walk(&path, out)?;
         } else if path.extension().is_some_and(|e| {
-            e.eq_ignore_ascii_case("edf") || e.eq_ignore_ascii_case("bdf") || e.eq_ignore_ascii_case("parquet")
+            e.eq_ignore_ascii_case("edf")
+                || e.eq_ignore_ascii_case("bdf")
+                || e.eq_ignore_ascii_case("parquet")
         }) {
             out.push(path);
         }

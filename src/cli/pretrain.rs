@@ -7,9 +7,14 @@ use std::time::Instant;
 
 use anyhow::{bail, Context};
 use clap::Args;
-use eegadapt::features::{config_hash, feature_config_hash, features_from_file, FeatureConfig, FeatureSet};
+use eegadapt::features::{
+    config_hash, feature_config_hash, features_from_file, FeatureConfig, FeatureSet,
+};
 use eegadapt::plots::{line_chart, Series};
-use eegadapt::pretrain::{self, group, population_scores, EncoderManifest, EncoderMetrics, Grouped, LogRow, PretrainConfig, SubjectScore, TaskInfo};
+use eegadapt::pretrain::{
+    self, group, population_scores, EncoderManifest, EncoderMetrics, Grouped, LogRow,
+    PretrainConfig, SubjectScore, TaskInfo,
+};
 use eegadapt::store;
 use eegadapt::task::{RecordingId, Task};
 use rayon::prelude::*;
@@ -51,7 +56,10 @@ pub struct PretrainArgs {
 
 /// Runs the command.
 pub fn run(args: &PretrainArgs) -> anyhow::Result<ExitCode> {
-    let jobs = args.jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())).max(1);
+    let jobs = args
+        .jobs
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+        .max(1);
     if std::env::var_os("POLARS_MAX_THREADS").is_none() {
         std::env::set_var("POLARS_MAX_THREADS", jobs.to_string());
     }
@@ -59,13 +67,29 @@ pub fn run(args: &PretrainArgs) -> anyhow::Result<ExitCode> {
     if std::env::var_os("RAYON_NUM_THREADS").is_none() {
         std::env::set_var("RAYON_NUM_THREADS", jobs.to_string());
     }
-    let _ = rayon::ThreadPoolBuilder::new().num_threads(jobs).build_global();
-    let tasks: Vec<Task> = args.tasks.iter().map(|t| Task::resolve(t)).collect::<Result<_, _>>()?;
+    let _ = rayon::ThreadPoolBuilder::new()
+        .num_threads(jobs)
+        .build_global();
+    let tasks: Vec<Task> = args
+        .tasks
+        .iter()
+        .map(|t| Task::resolve(t))
+        .collect::<Result<_, _>>()?;
     let feature_config = FeatureConfig::default();
     let started = Instant::now();
     let sets = load_features(args, &tasks, &feature_config)?;
-    eprintln!("features: {} tables in {:.1} s", sets.len(), started.elapsed().as_secs_f64());
-    let infos: Vec<TaskInfo> = tasks.iter().map(|t| TaskInfo { name: t.name.clone(), classes: t.classes.clone() }).collect();
+    eprintln!(
+        "features: {} tables in {:.1} s",
+        sets.len(),
+        started.elapsed().as_secs_f64()
+    );
+    let infos: Vec<TaskInfo> = tasks
+        .iter()
+        .map(|t| TaskInfo {
+            name: t.name.clone(),
+            classes: t.classes.clone(),
+        })
+        .collect();
     let grouped = group(&sets, infos)?;
     let n_features = grouped.layout.token_features();
     let mut config = PretrainConfig::new(n_features);
@@ -79,23 +103,46 @@ pub fn run(args: &PretrainArgs) -> anyhow::Result<ExitCode> {
     let all = grouped.subject_ids();
     for s in &args.subjects_holdout {
         if !all.contains(s) {
-            bail!("--subjects-holdout {s}: no such subject in the data (have {})", all.join(", "));
+            bail!(
+                "--subjects-holdout {s}: no such subject in the data (have {})",
+                all.join(", ")
+            );
         }
     }
-    let training: Vec<String> = all.iter().filter(|s| !args.subjects_holdout.contains(s)).cloned().collect();
+    let training: Vec<String> = all
+        .iter()
+        .filter(|s| !args.subjects_holdout.contains(s))
+        .cloned()
+        .collect();
     if training.len() < 2 {
-        bail!("need at least two training subjects (one for early stopping), have {}", training.len());
+        bail!(
+            "need at least two training subjects (one for early stopping), have {}",
+            training.len()
+        );
     }
     if let Some(k) = args.evaluate_folds {
         cross_validate(&grouped, &training, k, &config)?;
     }
     let (train_subjects, validation_subjects) = split_validation(&training, config.seed);
     let t0 = Instant::now();
-    let trained = fit(&grouped, &train_subjects, &validation_subjects, &config, "final")?;
+    let trained = fit(
+        &grouped,
+        &train_subjects,
+        &validation_subjects,
+        &config,
+        "final",
+    )?;
     let training_seconds = t0.elapsed().as_secs_f64();
     let holdout = population_scores(&trained.model, &grouped, &args.subjects_holdout)?;
-    print_scores("held-out subjects (population model, no calibration)", &holdout);
-    let best = trained.log.iter().filter(|r| r.phase == "supervised").find(|r| r.pass == trained.best_pass);
+    print_scores(
+        "held-out subjects (population model, no calibration)",
+        &holdout,
+    );
+    let best = trained
+        .log
+        .iter()
+        .filter(|r| r.phase == "supervised")
+        .find(|r| r.pass == trained.best_pass);
     let mut manifest = EncoderManifest {
         format_version: pretrain::FORMAT_VERSION,
         crate_version: env!("CARGO_PKG_VERSION").to_string(),
@@ -145,32 +192,59 @@ fn split_validation(subjects: &[String], seed: u64) -> (Vec<String>, Vec<String>
     (order, validation)
 }
 
-fn fit(grouped: &Grouped, train: &[String], validation: &[String], config: &PretrainConfig, label: &str) -> anyhow::Result<pretrain::Trained> {
+fn fit(
+    grouped: &Grouped,
+    train: &[String],
+    validation: &[String],
+    config: &PretrainConfig,
+    label: &str,
+) -> anyhow::Result<pretrain::Trained> {
     let train_set = grouped.for_pretraining(train)?;
     let validation_set = grouped.for_pretraining(validation)?;
     let bar = progress_bar(config.ssl_passes + config.supervised_passes);
     let mut on_pass = |row: &LogRow| {
         bar.inc(1);
-        bar.set_message(format!("{label} {} pass {}: loss {:.3}, held-out {:.3}", row.phase, row.pass, row.train_loss, row.validation_loss));
+        bar.set_message(format!(
+            "{label} {} pass {}: loss {:.3}, held-out {:.3}",
+            row.phase, row.pass, row.train_loss, row.validation_loss
+        ));
     };
     let trained = pretrain::train(&train_set, &validation_set, config, &mut on_pass)?;
     bar.finish_and_clear();
     Ok(trained)
 }
 
-fn cross_validate(grouped: &Grouped, subjects: &[String], k: usize, config: &PretrainConfig) -> anyhow::Result<()> {
+fn cross_validate(
+    grouped: &Grouped,
+    subjects: &[String],
+    k: usize,
+    config: &PretrainConfig,
+) -> anyhow::Result<()> {
     if k < 2 || k > subjects.len() {
         bail!("--evaluate-folds {k}: need 2 to {} folds", subjects.len());
     }
     let mut scores = Vec::new();
     for fold in 0..k {
         let test: Vec<String> = subjects.iter().skip(fold).step_by(k).cloned().collect();
-        let rest: Vec<String> = subjects.iter().filter(|s| !test.contains(s)).cloned().collect();
+        let rest: Vec<String> = subjects
+            .iter()
+            .filter(|s| !test.contains(s))
+            .cloned()
+            .collect();
         let (train, validation) = split_validation(&rest, config.seed);
-        let trained = fit(grouped, &train, &validation, config, &format!("fold {}/{k}", fold + 1))?;
+        let trained = fit(
+            grouped,
+            &train,
+            &validation,
+            config,
+            &format!("fold {}/{k}", fold + 1),
+        )?;
         scores.extend(population_scores(&trained.model, grouped, &test)?);
     }
-    print_scores(&format!("leave-subjects-out, {k} folds (population model, no calibration)"), &scores);
+    print_scores(
+        &format!("leave-subjects-out, {k} folds (population model, no calibration)"),
+        &scores,
+    );
     Ok(())
 }
 
@@ -187,10 +261,20 @@ fn print_scores(title: &str, scores: &[SubjectScore]) {
     }
     let mut out = std::io::stdout().lock();
     let _ = writeln!(out, "{title}");
-    let _ = writeln!(out, "  {:<10} {:<14} {:>6} {:>9} {:>12}", "subject", "task", "epochs", "accuracy", "10-20 only");
+    let _ = writeln!(
+        out,
+        "  {:<10} {:<14} {:>6} {:>9} {:>12}",
+        "subject", "task", "epochs", "accuracy", "10-20 only"
+    );
     for s in scores {
-        let a19 = s.accuracy_1020.map_or("-".to_string(), |a| format!("{a:.3}"));
-        let _ = writeln!(out, "  {:<10} {:<14} {:>6} {:>9.3} {:>12}", s.subject, s.task, s.n_test, s.accuracy, a19);
+        let a19 = s
+            .accuracy_1020
+            .map_or("-".to_string(), |a| format!("{a:.3}"));
+        let _ = writeln!(
+            out,
+            "  {:<10} {:<14} {:>6} {:>9.3} {:>12}",
+            s.subject, s.task, s.n_test, s.accuracy, a19
+        );
     }
     let (m, sd) = mean_std(&scores.iter().map(|s| s.accuracy).collect::<Vec<_>>());
     let a19: Vec<f64> = scores.iter().filter_map(|s| s.accuracy_1020).collect();
@@ -201,38 +285,75 @@ fn print_scores(title: &str, scores: &[SubjectScore]) {
 fn write_log(dir: &Path, log: &[LogRow]) -> anyhow::Result<()> {
     let mut csv = String::from("phase,pass,train_loss,validation_loss,validation_accuracy\n");
     for r in log {
-        let accuracy = r.validation_accuracy.map_or(String::new(), |a| a.to_string());
-        csv.push_str(&format!("{},{},{},{},{accuracy}\n", r.phase, r.pass, r.train_loss, r.validation_loss));
+        let accuracy = r
+            .validation_accuracy
+            .map_or(String::new(), |a| a.to_string());
+        csv.push_str(&format!(
+            "{},{},{},{},{accuracy}\n",
+            r.phase, r.pass, r.train_loss, r.validation_loss
+        ));
     }
     let path = dir.join("training_log.csv");
-    eegadapt::atomic::write_atomically(&path, |f| f.write_all(csv.as_bytes()), |_, e| e).with_context(|| format!("{}: cannot write", path.display()))?;
+    eegadapt::atomic::write_atomically(&path, |f| f.write_all(csv.as_bytes()), |_, e| e)
+        .with_context(|| format!("{}: cannot write", path.display()))?;
     let plots = dir.join("plots");
-    std::fs::create_dir_all(&plots).with_context(|| format!("{}: cannot create", plots.display()))?;
+    std::fs::create_dir_all(&plots)
+        .with_context(|| format!("{}: cannot create", plots.display()))?;
     for phase in ["ssl", "supervised"] {
         let rows: Vec<&LogRow> = log.iter().filter(|r| r.phase == phase).collect();
         if rows.is_empty() {
             continue;
         }
         let series = vec![
-            Series { name: "training loss".into(), points: rows.iter().map(|r| (r.pass as f64, r.train_loss)).collect() },
-            Series { name: "held-out loss".into(), points: rows.iter().map(|r| (r.pass as f64, r.validation_loss)).collect() },
-            Series { name: "held-out accuracy".into(), points: rows.iter().filter_map(|r| Some((r.pass as f64, r.validation_accuracy?))).collect() },
+            Series {
+                name: "training loss".into(),
+                points: rows.iter().map(|r| (r.pass as f64, r.train_loss)).collect(),
+            },
+            Series {
+                name: "held-out loss".into(),
+                points: rows
+                    .iter()
+                    .map(|r| (r.pass as f64, r.validation_loss))
+                    .collect(),
+            },
+            Series {
+                name: "held-out accuracy".into(),
+                points: rows
+                    .iter()
+                    .filter_map(|r| Some((r.pass as f64, r.validation_accuracy?)))
+                    .collect(),
+            },
         ];
-        let title = if phase == "ssl" { "Masked-channel pretraining" } else { "Supervised heads" };
-        line_chart(&plots.join(format!("loss_{phase}")), title, "pass", "loss / accuracy", &series)?;
+        let title = if phase == "ssl" {
+            "Masked-channel pretraining"
+        } else {
+            "Supervised heads"
+        };
+        line_chart(
+            &plots.join(format!("loss_{phase}")),
+            title,
+            "pass",
+            "loss / accuracy",
+            &series,
+        )?;
     }
     Ok(())
 }
 
 /// Feature tables for every task: read from .parquet inputs, or computed from EDF/BDF (cached
 /// under `<out>/features/<task>/`, reused when up to date).
-fn load_features(args: &PretrainArgs, tasks: &[Task], config: &FeatureConfig) -> anyhow::Result<Vec<(usize, FeatureSet)>> {
+fn load_features(
+    args: &PretrainArgs,
+    tasks: &[Task],
+    config: &FeatureConfig,
+) -> anyhow::Result<Vec<(usize, FeatureSet)>> {
     let files = collect_inputs(&args.data)?;
     let mut sets = Vec::new();
     for (t, task) in tasks.iter().enumerate() {
         let hash = config_hash(config, task);
         let cache = args.out.join("features").join(&task.name);
-        std::fs::create_dir_all(&cache).with_context(|| format!("{}: cannot create", cache.display()))?;
+        std::fs::create_dir_all(&cache)
+            .with_context(|| format!("{}: cannot create", cache.display()))?;
         let results: Vec<anyhow::Result<Option<FeatureSet>>> = files
             .par_iter()
             .map(|file| -> anyhow::Result<Option<FeatureSet>> {
@@ -266,8 +387,14 @@ fn load_features(args: &PretrainArgs, tasks: &[Task], config: &FeatureConfig) ->
         }
     }
     if sets.is_empty() {
-        bail!("no recordings of tasks {:?} in {:?}", args.tasks, args.data.iter().map(|p| p.display().to_string()).collect::<Vec<_>>());
+        bail!(
+            "no recordings of tasks {:?} in {:?}",
+            args.tasks,
+            args.data
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+        );
     }
     Ok(sets)
 }
-

@@ -7,10 +7,10 @@ use super::{ops, EncoderConfig, EncoderError, LayerNorm, Result};
 
 /// Pre-LayerNorm residual attention block: `x + dropout(out(attention(norm(x))))`.
 ///
-/// With a covariance [B, C, C], head h adds `cov_scale[h] * cov[b, i, j]` to the logits of
+/// With a covariance `[B, C, C]`, head h adds `cov_scale[h] * cov[b, i, j]` to the logits of
 /// token i attending to token j: the spatial structure that per-channel spectra lack.
-/// Weights: `norm.{weight,bias}`, `query`, `key`, `value`, `out` (each `.weight` [d, d] and
-/// `.bias` [d]) and, when the config uses covariance, `cov_scale` [n_heads].
+/// Weights: `norm.{weight,bias}`, `query`, `key`, `value`, `out` (each `.weight` `[d, d]` and
+/// `.bias` `[d]`) and, when the config uses covariance, `cov_scale` `[n_heads]`.
 #[derive(Debug, Clone)]
 pub struct ChannelAttention {
     norm: LayerNorm,
@@ -49,8 +49,8 @@ impl ChannelAttention {
         })
     }
 
-    /// Tokens [B, C, d] to tokens [B, C, d]; `covariance` [B, C, C] is ignored when the config
-    /// does not use covariance.
+    /// Tokens `[B, C, d]` to tokens `[B, C, d]`; `covariance` `[B, C, C]` is ignored when the
+    /// config does not use covariance.
     pub fn forward_t(
         &self,
         xs: &Tensor,
@@ -80,14 +80,14 @@ impl ChannelAttention {
                 });
             }
             let scale = scale.reshape((1, self.n_heads, 1, 1))?;
-            let bias = cov.to_dtype(logits.dtype())?.unsqueeze(1)?.broadcast_mul(&scale)?;
+            let bias = cov
+                .to_dtype(logits.dtype())?
+                .unsqueeze(1)?
+                .broadcast_mul(&scale)?;
             logits = (logits + bias)?;
         }
         let weights = ops::softmax_last_dim(&logits)?;
-        let mixed = weights
-            .matmul(&v)?
-            .transpose(1, 2)?
-            .reshape((b, c, d))?;
+        let mixed = weights.matmul(&v)?.transpose(1, 2)?.reshape((b, c, d))?;
         let update = self.dropout.forward_t(&self.out.forward(&mixed)?, train)?;
         Ok((xs + update)?)
     }

@@ -7,7 +7,7 @@ use super::Result;
 
 /// Linear d -> n_classes on the pooled embedding; one per task, on a shared encoder.
 ///
-/// Weights: `weight` [n_classes, d], `bias` [n_classes] under the caller's prefix
+/// Weights: `weight` `[n_classes, d]`, `bias` `[n_classes]` under the caller's prefix
 /// (for example `heads.<task>`).
 #[derive(Debug, Clone)]
 pub struct ClassHead {
@@ -24,7 +24,7 @@ impl ClassHead {
 }
 
 impl Module for ClassHead {
-    /// Embeddings [B, d] to logits [B, n_classes].
+    /// Embeddings `[B, d]` to logits `[B, n_classes]`.
     fn forward(&self, embedding: &Tensor) -> candle_core::Result<Tensor> {
         self.linear.forward(embedding)
     }

@@ -12,7 +12,7 @@ use super::{ops, EncoderError, Result};
 /// the two electrode positions, and `z = sum_ij cov[b, i, j] k(p_i, p_j) / C`. Because the kernel
 /// depends on positions rather than channel indices, the same weights read a 64-channel cap and
 /// a 19-channel clinical montage, and the sum ignores channel order.
-/// Weights: `fc1.weight` [d, 6], `fc1.bias`, `fc2.weight` [d, d], `fc2.bias`.
+/// Weights: `fc1.weight` `[d, 6]`, `fc1.bias`, `fc2.weight` `[d, d]`, `fc2.bias`.
 #[derive(Debug, Clone)]
 pub struct CovariancePooling {
     fc1: Linear,
@@ -28,7 +28,7 @@ impl CovariancePooling {
         })
     }
 
-    /// Pair kernels [C * C, d], row i * C + j for the pair (i, j).
+    /// Pair kernels `[C * C, d]`, row i * C + j for the pair (i, j).
     fn kernel(&self, positions: &Tensor) -> Result<Tensor> {
         let c = positions.dim(0)?;
         let p = (positions * POSITION_SCALE)?;
@@ -39,7 +39,7 @@ impl CovariancePooling {
         Ok(self.fc2.forward(&hidden)?)
     }
 
-    /// Covariance [B, C, C] and positions [C, 3] (metres) to a summary [B, d].
+    /// Covariance `[B, C, C]` and positions `[C, 3]` (metres) to a summary `[B, d]`.
     pub fn forward(&self, covariance: &Tensor, positions: &Tensor) -> Result<Tensor> {
         let (b, c, c2) = covariance.dims3()?;
         if c != c2 || positions.dims() != [c, 3] {

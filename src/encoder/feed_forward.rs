@@ -7,7 +7,7 @@ use super::{ops, EncoderConfig, LayerNorm, Result};
 
 /// Pre-LayerNorm residual MLP: `x + dropout(fc2(gelu(fc1(norm(x)))))`.
 ///
-/// Weights: `norm.{weight,bias}`, `fc1.weight` [d_ff, d], `fc1.bias`, `fc2.weight` [d, d_ff],
+/// Weights: `norm.{weight,bias}`, `fc1.weight` `[d_ff, d]`, `fc1.bias`, `fc2.weight` `[d, d_ff]`,
 /// `fc2.bias`.
 #[derive(Debug, Clone)]
 pub struct FeedForward {
@@ -30,7 +30,7 @@ impl FeedForward {
 }
 
 impl ModuleT for FeedForward {
-    /// Tokens [B, C, d] to tokens [B, C, d]; dropout only when `train`.
+    /// Tokens `[B, C, d]` to tokens `[B, C, d]`; dropout only when `train`.
     fn forward_t(&self, xs: &Tensor, train: bool) -> candle_core::Result<Tensor> {
         let hidden = ops::gelu(&self.fc1.forward(&self.norm.forward(xs)?)?)?;
         let update = self.dropout.forward_t(&self.fc2.forward(&hidden)?, train)?;

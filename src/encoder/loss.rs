@@ -6,7 +6,7 @@ use super::{EncoderError, Result};
 
 /// Mean squared error over the masked tokens only.
 ///
-/// `pred`, `target` [B, C, F]; `mask` [B, C] with 1.0 where the token was hidden. The mean is
+/// `pred`, `target` `[B, C, F]`; `mask` `[B, C]` with 1.0 where the token was hidden. The mean is
 /// over masked tokens and features; a mask with no hidden token gives 0 (with zero gradients),
 /// so a batch that happened to draw no mask does not poison training with NaN.
 pub fn masked_reconstruction_loss(pred: &Tensor, target: &Tensor, mask: &Tensor) -> Result<Tensor> {
@@ -26,7 +26,7 @@ pub fn masked_reconstruction_loss(pred: &Tensor, target: &Tensor, mask: &Tensor)
     Ok((sq.sum_all()? / (count.max(1.0) * f as f64))?)
 }
 
-/// Mean cross-entropy of `logits` [B, n_classes] against class indices `labels` (u32 [B]).
+/// Mean cross-entropy of `logits` `[B, n_classes]` against class indices `labels` (u32 `[B]`).
 pub fn cross_entropy(logits: &Tensor, labels: &Tensor) -> Result<Tensor> {
     Ok(candle_nn::loss::cross_entropy(logits, labels)?)
 }

@@ -14,20 +14,20 @@
 //!
 //! | name | shape |
 //! |---|---|
-//! | `token.proj.weight`, `token.proj.bias` | [d, F], [d] |
-//! | `token.mask_token` | [d] |
-//! | `position.fc1.weight`, `position.fc1.bias` | [d, 3], [d] |
-//! | `position.fc2.weight`, `position.fc2.bias` | [d, d], [d] |
-//! | `layers.{i}.attention.norm.weight`, `.norm.bias` | [d], [d] |
-//! | `layers.{i}.attention.{query,key,value,out}.weight`, `.bias` | [d, d], [d] |
-//! | `layers.{i}.attention.cov_scale` (only with `use_covariance`) | [H] |
-//! | `layers.{i}.feed_forward.norm.weight`, `.norm.bias` | [d], [d] |
-//! | `layers.{i}.feed_forward.fc1.weight`, `.fc1.bias` | [d_ff, d], [d_ff] |
-//! | `layers.{i}.feed_forward.fc2.weight`, `.fc2.bias` | [d, d_ff], [d] |
-//! | `norm.weight`, `norm.bias` | [d], [d] |
-//! | `covariance.fc1.weight`, `.fc1.bias` (only with `use_covariance`) | [d, 6], [d] |
-//! | `covariance.fc2.weight`, `.fc2.bias` (only with `use_covariance`) | [d, d], [d] |
-//! | `embedding_norm.weight`, `embedding_norm.bias` | [d], [d] |
+//! | `token.proj.weight`, `token.proj.bias` | `[d, F]`, `[d]` |
+//! | `token.mask_token` | `[d]` |
+//! | `position.fc1.weight`, `position.fc1.bias` | `[d, 3]`, `[d]` |
+//! | `position.fc2.weight`, `position.fc2.bias` | `[d, d]`, `[d]` |
+//! | `layers.{i}.attention.norm.weight`, `.norm.bias` | `[d]`, `[d]` |
+//! | `layers.{i}.attention.{query,key,value,out}.weight`, `.bias` | `[d, d]`, `[d]` |
+//! | `layers.{i}.attention.cov_scale` (only with `use_covariance`) | `[H]` |
+//! | `layers.{i}.feed_forward.norm.weight`, `.norm.bias` | `[d]`, `[d]` |
+//! | `layers.{i}.feed_forward.fc1.weight`, `.fc1.bias` | `[d_ff, d]`, `[d_ff]` |
+//! | `layers.{i}.feed_forward.fc2.weight`, `.fc2.bias` | `[d, d_ff]`, `[d]` |
+//! | `norm.weight`, `norm.bias` | `[d]`, `[d]` |
+//! | `covariance.fc1.weight`, `.fc1.bias` (only with `use_covariance`) | `[d, 6]`, `[d]` |
+//! | `covariance.fc2.weight`, `.fc2.bias` (only with `use_covariance`) | `[d, d]`, `[d]` |
+//! | `embedding_norm.weight`, `embedding_norm.bias` | `[d]`, `[d]` |
 //!
 //! Heads take the caller's prefix: [`ClassHead`] and [`ReconstructionHead`] are `weight`, `bias`
 //! under it (e.g. `heads.<task>.weight`, `reconstruction.weight`).

@@ -11,26 +11,26 @@ use super::{
 /// One batch of epochs as channel tokens. C may differ between calls, never within one.
 #[derive(Debug, Clone)]
 pub struct EncoderInput {
-    /// Standardized per-channel features [B, C, F].
+    /// Standardized per-channel features `[B, C, F]`.
     pub tokens: Tensor,
-    /// Electrode positions [C, 3] in metres, head frame (see [`positions`]).
+    /// Electrode positions `[C, 3]` in metres, head frame (see [`positions`]).
     pub positions: Tensor,
-    /// Per-subject aligned, tangent-space channel covariance [B, C, C], if available.
+    /// Per-subject aligned, tangent-space channel covariance `[B, C, C]`, if available.
     pub covariance: Option<Tensor>,
-    /// [B, C], 1.0 where the token's features are hidden (masked-channel pretraining).
+    /// `[B, C]`, 1.0 where the token's features are hidden (masked-channel pretraining).
     pub mask: Option<Tensor>,
 }
 
 /// What the encoder computes for a batch.
 #[derive(Debug, Clone)]
 pub struct EncoderOutput {
-    /// Contextualized channel tokens [B, C, d], input to the reconstruction head.
+    /// Contextualized channel tokens `[B, C, d]`, input to the reconstruction head.
     pub tokens: Tensor,
-    /// Pooled epoch embedding [B, d], input to the class heads.
+    /// Pooled epoch embedding `[B, d]`, input to the class heads.
     pub embedding: Tensor,
 }
 
-/// Positions [C, 3] (f32, metres) of the named electrodes, from [`crate::montage::position`].
+/// Positions `[C, 3]` (f32, metres) of the named electrodes, from [`crate::montage::position`].
 pub fn positions(names: &[&str], device: &Device) -> Result<Tensor> {
     let mut xyz = Vec::with_capacity(3 * names.len());
     for name in names {
@@ -95,7 +95,10 @@ impl Encoder {
     /// `use_covariance` off) attention is unbiased and the embedding is LayerNorm(z_tokens).
     pub fn forward_t(&self, input: &EncoderInput, train: bool) -> Result<EncoderOutput> {
         let input = self.checked(input)?;
-        let cov = input.covariance.as_ref().filter(|_| self.cfg.use_covariance);
+        let cov = input
+            .covariance
+            .as_ref()
+            .filter(|_| self.cfg.use_covariance);
         let mut xs = self.token.forward(&input.tokens, input.mask.as_ref())?;
         xs = xs.broadcast_add(&self.position.forward(&input.positions)?)?;
         for (attention, feed_forward) in &self.layers {
@@ -111,7 +114,7 @@ impl Encoder {
         Ok(EncoderOutput { tokens, embedding })
     }
 
-    /// The input in this encoder's dtype, after checking every shape against [B, C, F].
+    /// The input in this encoder's dtype, after checking every shape against `[B, C, F]`.
     fn checked(&self, input: &EncoderInput) -> Result<EncoderInput> {
         let shape_err = |name, expected: String, t: &Tensor| EncoderError::Shape {
             name,
@@ -121,10 +124,20 @@ impl Encoder {
         let f = self.cfg.n_features;
         let (b, c) = match *input.tokens.dims() {
             [b, c, nf] if nf == f && b > 0 && c > 0 => (b, c),
-            _ => return Err(shape_err("tokens", format!("[B > 0, C > 0, {f}]"), &input.tokens)),
+            _ => {
+                return Err(shape_err(
+                    "tokens",
+                    format!("[B > 0, C > 0, {f}]"),
+                    &input.tokens,
+                ))
+            }
         };
         if input.positions.dims() != [c, 3] {
-            return Err(shape_err("positions", format!("[{c}, 3]"), &input.positions));
+            return Err(shape_err(
+                "positions",
+                format!("[{c}, 3]"),
+                &input.positions,
+            ));
         }
         if let Some(cov) = &input.covariance {
             if cov.dims() != [b, c, c] {

@@ -11,7 +11,7 @@ pub const POSITION_SCALE: f64 = 10.0;
 /// MLP 3 -> d -> d with GELU on scaled electrode coordinates, added to the tokens.
 ///
 /// A function of coordinates, not a table of channel names, so unseen montages work.
-/// Weights: `fc1.weight` [d, 3], `fc1.bias`, `fc2.weight` [d, d], `fc2.bias`.
+/// Weights: `fc1.weight` `[d, 3]`, `fc1.bias`, `fc2.weight` `[d, d]`, `fc2.bias`.
 #[derive(Debug, Clone)]
 pub struct PositionEmbedding {
     fc1: Linear,
@@ -29,7 +29,7 @@ impl PositionEmbedding {
 }
 
 impl Module for PositionEmbedding {
-    /// Positions [C, 3] in metres to embeddings [C, d].
+    /// Positions `[C, 3]` in metres to embeddings `[C, d]`.
     fn forward(&self, positions: &Tensor) -> candle_core::Result<Tensor> {
         let hidden = ops::gelu(&self.fc1.forward(&(positions * POSITION_SCALE)?)?)?;
         self.fc2.forward(&hidden)

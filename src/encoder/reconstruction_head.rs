@@ -7,7 +7,8 @@ use super::Result;
 
 /// Linear d -> F predicting each (masked) channel's features from its output token.
 ///
-/// Weights: `weight` [F, d], `bias` [F] under the caller's prefix (for example `reconstruction`).
+/// Weights: `weight` `[F, d]`, `bias` `[F]` under the caller's prefix (for example
+/// `reconstruction`).
 #[derive(Debug, Clone)]
 pub struct ReconstructionHead {
     linear: Linear,
@@ -23,7 +24,7 @@ impl ReconstructionHead {
 }
 
 impl Module for ReconstructionHead {
-    /// Tokens [B, C, d] to predicted features [B, C, F].
+    /// Tokens `[B, C, d]` to predicted features `[B, C, F]`.
     fn forward(&self, tokens: &Tensor) -> candle_core::Result<Tensor> {
         self.linear.forward(tokens)
     }

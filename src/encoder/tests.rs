@@ -63,7 +63,10 @@ fn reseed(varmap: &VarMap, rng: &mut Rng) {
     for name in names {
         let var = &data[name];
         let t = var.as_tensor().to_dtype(DType::F64).expect("float");
-        let mean = t.mean_all().and_then(|m| m.to_scalar::<f64>()).expect("f64");
+        let mean = t
+            .mean_all()
+            .and_then(|m| m.to_scalar::<f64>())
+            .expect("f64");
         let std = t
             .affine(1.0, -mean)
             .and_then(|c| c.sqr()?.mean_all()?.to_scalar::<f64>())
@@ -233,7 +236,10 @@ fn dropout_only_in_training() -> TestResult {
     let (_varmap, encoder) = model(&cfg, 7);
     let x = input(&mut Rng(8), TEN_TWENTY_19, 2, 6);
     let eval = encoder.forward_t(&x, false)?.embedding;
-    assert_eq!(max_abs_diff(&eval, &encoder.forward_t(&x, false)?.embedding), 0.0);
+    assert_eq!(
+        max_abs_diff(&eval, &encoder.forward_t(&x, false)?.embedding),
+        0.0
+    );
     assert!(max_abs_diff(&eval, &encoder.forward_t(&x, true)?.embedding) > 1e-4);
     Ok(())
 }
@@ -245,7 +251,16 @@ fn bad_shapes_are_typed_errors() {
     let mut x = input(&mut Rng(10), TEN_TWENTY_19, 2, 6);
     x.positions = positions(&CAP_64[..3], &Device::Cpu).expect("standard names");
     let err = encoder.forward_t(&x, false).map(|_| ()).unwrap_err();
-    assert!(matches!(err, EncoderError::Shape { name: "positions", .. }), "{err}");
+    assert!(
+        matches!(
+            err,
+            EncoderError::Shape {
+                name: "positions",
+                ..
+            }
+        ),
+        "{err}"
+    );
     assert!(matches!(
         positions(&["Fp1", "Status"], &Device::Cpu),
         Err(EncoderError::UnknownElectrode(name)) if name == "Status"
@@ -257,7 +272,10 @@ fn config_defaults_round_trip_and_validation() {
     let cfg: EncoderConfig = serde_json::from_str(r#"{"n_features": 55}"#).expect("valid json");
     assert_eq!(cfg, EncoderConfig::new(55));
     let json = serde_json::to_string(&cfg).expect("serializable");
-    assert_eq!(serde_json::from_str::<EncoderConfig>(&json).ok(), Some(cfg.clone()));
+    assert_eq!(
+        serde_json::from_str::<EncoderConfig>(&json).ok(),
+        Some(cfg.clone())
+    );
     let bad = EncoderConfig { n_heads: 5, ..cfg };
     assert!(matches!(bad.validate(), Err(EncoderError::Config(_))));
 }

@@ -9,7 +9,7 @@ use super::Result;
 ///
 /// Where the mask is 1 the token is the learned `mask_token` instead, so a masked channel's
 /// features cannot leak into the output (masked-channel pretraining). Weights: `proj.weight`
-/// [d, F], `proj.bias` [d], `mask_token` [d].
+/// `[d, F]`, `proj.bias` `[d]`, `mask_token` `[d]`.
 #[derive(Debug, Clone)]
 pub struct TokenEmbedding {
     proj: Linear,
@@ -28,7 +28,7 @@ impl TokenEmbedding {
         Ok(Self { proj, mask_token })
     }
 
-    /// Tokens [B, C, F] and optional mask [B, C] (1.0 = hidden) to embeddings [B, C, d].
+    /// Tokens `[B, C, F]` and optional mask `[B, C]` (1.0 = hidden) to embeddings `[B, C, d]`.
     pub fn forward(&self, tokens: &Tensor, mask: Option<&Tensor>) -> Result<Tensor> {
         let projected = self.proj.forward(tokens)?;
         let Some(mask) = mask else {

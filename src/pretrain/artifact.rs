@@ -83,7 +83,11 @@ fn io(path: &Path) -> impl Fn(&'static str, std::io::Error) -> PretrainError + '
 }
 
 /// Writes weights, then the manifest (with the weights' hash), each through a temporary file.
-pub fn save(dir: &Path, model: &PopulationModel, manifest: &mut EncoderManifest) -> Result<(), PretrainError> {
+pub fn save(
+    dir: &Path,
+    model: &PopulationModel,
+    manifest: &mut EncoderManifest,
+) -> Result<(), PretrainError> {
     std::fs::create_dir_all(dir).map_err(|e| io(dir)("cannot create folder", e))?;
     let weights = dir.join(WEIGHTS);
     // VarMap::save names the file itself: save beside, then rename into place.
@@ -96,7 +100,11 @@ pub fn save(dir: &Path, model: &PopulationModel, manifest: &mut EncoderManifest)
         reason: e.to_string(),
     })?;
     let path = dir.join(MANIFEST);
-    write_atomically(&path, |f| std::io::Write::write_all(f, &json).map_err(|e| io(&path)("cannot write", e)), io(&path))
+    write_atomically(
+        &path,
+        |f| std::io::Write::write_all(f, &json).map_err(|e| io(&path)("cannot write", e)),
+        io(&path),
+    )
 }
 
 /// Reads `encoder.json` alone.
@@ -116,18 +124,27 @@ fn major_minor(version: &str) -> &str {
 /// Loads an encoder, refusing it when the weights are not the ones the manifest describes, when
 /// another minor version of this crate wrote it, or when `expected_feature_hash` (the consumer's
 /// feature configuration) differs from the one it was trained with.
-pub fn load(dir: &Path, expected_feature_hash: Option<&str>) -> Result<(PopulationModel, EncoderManifest), PretrainError> {
+pub fn load(
+    dir: &Path,
+    expected_feature_hash: Option<&str>,
+) -> Result<(PopulationModel, EncoderManifest), PretrainError> {
     let manifest = read_manifest(dir)?;
     let refuse = |reason: String| PretrainError::Refused {
         path: dir.to_path_buf(),
         reason,
     };
     if manifest.format_version != FORMAT_VERSION {
-        return Err(refuse(format!("manifest format {} (this build reads {FORMAT_VERSION})", manifest.format_version)));
+        return Err(refuse(format!(
+            "manifest format {} (this build reads {FORMAT_VERSION})",
+            manifest.format_version
+        )));
     }
     let ours = env!("CARGO_PKG_VERSION");
     if major_minor(&manifest.crate_version) != major_minor(ours) {
-        return Err(refuse(format!("written by eegadapt {}, this is {ours}; retrain or use that version", manifest.crate_version)));
+        return Err(refuse(format!(
+            "written by eegadapt {}, this is {ours}; retrain or use that version",
+            manifest.crate_version
+        )));
     }
     if let Some(expected) = expected_feature_hash {
         if expected != manifest.feature_config_hash {
@@ -140,9 +157,13 @@ pub fn load(dir: &Path, expected_feature_hash: Option<&str>) -> Result<(Populati
     let weights: PathBuf = dir.join(WEIGHTS);
     let sha = sha256_file(&weights)?;
     if sha != manifest.weights_sha256 {
-        return Err(refuse(format!("{WEIGHTS} has SHA-256 {sha}, the manifest names {}; the files do not belong together", manifest.weights_sha256)));
+        return Err(refuse(format!(
+            "{WEIGHTS} has SHA-256 {sha}, the manifest names {}; the files do not belong together",
+            manifest.weights_sha256
+        )));
     }
-    let mut model = PopulationModel::build(VarMap::new(), &manifest.pretrain.encoder, &manifest.tasks)?;
+    let mut model =
+        PopulationModel::build(VarMap::new(), &manifest.pretrain.encoder, &manifest.tasks)?;
     model.varmap.load(&weights)?;
     Ok((model, manifest))
 }

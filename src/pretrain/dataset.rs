@@ -73,7 +73,10 @@ pub struct Grouped<'a> {
 
 /// Checks that every feature set shares one montage and feature layout, and groups the rows.
 /// `sets` pairs each feature set with the index of its task in `tasks`.
-pub fn group<'a>(sets: &'a [(usize, FeatureSet)], tasks: Vec<TaskInfo>) -> Result<Grouped<'a>, PretrainError> {
+pub fn group<'a>(
+    sets: &'a [(usize, FeatureSet)],
+    tasks: Vec<TaskInfo>,
+) -> Result<Grouped<'a>, PretrainError> {
     let (_, first) = sets.first().ok_or(PretrainError::NoData)?;
     let channels = first.meta.channels.clone();
     let layout = RowLayout {
@@ -84,7 +87,12 @@ pub fn group<'a>(sets: &'a [(usize, FeatureSet)], tasks: Vec<TaskInfo>) -> Resul
     let mut subjects: BTreeMap<String, Vec<(usize, &FeatureRow)>> = BTreeMap::new();
     let mut sources = Vec::new();
     for (task, set) in sets {
-        let name = || set.meta.sources.first().map_or_else(|| "a feature table".to_string(), |s| s.name.clone());
+        let name = || {
+            set.meta
+                .sources
+                .first()
+                .map_or_else(|| "a feature table".to_string(), |s| s.name.clone())
+        };
         if set.meta.channels != channels {
             return Err(PretrainError::Mismatch(format!(
                 "{} has channels {:?}, the first table has {:?}; one montage per encoder run",
@@ -94,11 +102,17 @@ pub fn group<'a>(sets: &'a [(usize, FeatureSet)], tasks: Vec<TaskInfo>) -> Resul
             )));
         }
         if set.meta.freqs.len() != layout.freqs || set.meta.config.bands.len() != layout.bands {
-            return Err(PretrainError::Mismatch(format!("{} has another spectrum or band layout", name())));
+            return Err(PretrainError::Mismatch(format!(
+                "{} has another spectrum or band layout",
+                name()
+            )));
         }
         sources.extend(set.meta.sources.iter().cloned());
         for row in &set.rows {
-            subjects.entry(row.subject.clone()).or_default().push((*task, row));
+            subjects
+                .entry(row.subject.clone())
+                .or_default()
+                .push((*task, row));
         }
     }
     Ok(Grouped {
@@ -138,7 +152,10 @@ impl Grouped<'_> {
     pub fn for_pretraining(&self, subjects: &[String]) -> Result<Dataset, PretrainError> {
         let mut out = Vec::new();
         for subject in subjects {
-            let rows = self.subjects.get(subject).ok_or_else(|| PretrainError::UnknownSubject(subject.clone()))?;
+            let rows = self
+                .subjects
+                .get(subject)
+                .ok_or_else(|| PretrainError::UnknownSubject(subject.clone()))?;
             let fit: Vec<&FeatureRow> = rows.iter().map(|(_, r)| *r).collect();
             let (_, samples) = samples(subject, &fit, rows, self.layout)?;
             out.push(SubjectData {

@@ -30,60 +30,132 @@ pub struct SubjectScore {
 }
 
 /// Predicted class of each sample.
-pub fn predict(model: &PopulationModel, samples: &[&Sample], layout: RowLayout, channels: &[String], task: usize) -> Result<Vec<usize>, PretrainError> {
+pub fn predict(
+    model: &PopulationModel,
+    samples: &[&Sample],
+    layout: RowLayout,
+    channels: &[String],
+    task: usize,
+) -> Result<Vec<usize>, PretrainError> {
     let keep: Vec<usize> = (0..channels.len()).collect();
-    let head = model.heads.get(task).ok_or_else(|| PretrainError::Mismatch(format!("no head for task {task}")))?;
+    let head = model
+        .heads
+        .get(task)
+        .ok_or_else(|| PretrainError::Mismatch(format!("no head for task {task}")))?;
     let mut out = Vec::with_capacity(samples.len());
     for chunk in samples.chunks(256) {
         let batch = make_batch(chunk, layout, channels, &keep)?;
         let logits = head.forward(&model.encode(&batch, false)?.embedding)?;
-        out.extend(logits.argmax(1)?.to_vec1::<u32>()?.into_iter().map(|v| v as usize));
+        out.extend(
+            logits
+                .argmax(1)?
+                .to_vec1::<u32>()?
+                .into_iter()
+                .map(|v| v as usize),
+        );
     }
     Ok(out)
 }
 
-fn accuracy(model: &PopulationModel, subject: &str, rows: &[&FeatureRow], calibration: &[&FeatureRow], layout: RowLayout, channels: &[String], task: usize) -> Result<f64, PretrainError> {
+fn accuracy(
+    model: &PopulationModel,
+    subject: &str,
+    rows: &[&FeatureRow],
+    calibration: &[&FeatureRow],
+    layout: RowLayout,
+    channels: &[String],
+    task: usize,
+) -> Result<f64, PretrainError> {
     let tagged: Vec<(usize, &FeatureRow)> = rows.iter().map(|r| (task, *r)).collect();
     let (_, test) = samples(subject, calibration, &tagged, layout)?;
     let refs: Vec<&Sample> = test.iter().collect();
     let predicted = predict(model, &refs, layout, channels, task)?;
-    let correct = predicted.iter().zip(&test).filter(|(p, s)| s.label == Some(**p)).count();
+    let correct = predicted
+        .iter()
+        .zip(&test)
+        .filter(|(p, s)| s.label == Some(**p))
+        .count();
     Ok(correct as f64 / test.len().max(1) as f64)
 }
 
 /// Scores every task of every subject in `subjects` (which the model must not have seen).
-pub fn population_scores(model: &PopulationModel, grouped: &Grouped, subjects: &[String]) -> Result<Vec<SubjectScore>, PretrainError> {
+pub fn population_scores(
+    model: &PopulationModel,
+    grouped: &Grouped,
+    subjects: &[String],
+) -> Result<Vec<SubjectScore>, PretrainError> {
     let ten_twenty: Vec<usize> = (0..grouped.channels.len())
-        .filter(|&i| montage::standard_name(&grouped.channels[i]).is_some_and(|n| montage::TEN_TWENTY_19.contains(&n)))
+        .filter(|&i| {
+            montage::standard_name(&grouped.channels[i])
+                .is_some_and(|n| montage::TEN_TWENTY_19.contains(&n))
+        })
         .collect();
-    let sub_channels: Vec<String> = ten_twenty.iter().map(|&i| grouped.channels[i].clone()).collect();
+    let sub_channels: Vec<String> = ten_twenty
+        .iter()
+        .map(|&i| grouped.channels[i].clone())
+        .collect();
     let sub_layout = RowLayout {
         channels: ten_twenty.len(),
         ..grouped.layout
     };
     let mut scores = Vec::new();
     for subject in subjects {
-        let rows = grouped.subjects.get(subject).ok_or_else(|| PretrainError::UnknownSubject(subject.clone()))?;
+        let rows = grouped
+            .subjects
+            .get(subject)
+            .ok_or_else(|| PretrainError::UnknownSubject(subject.clone()))?;
         for (task, info) in grouped.tasks.iter().enumerate() {
-            let task_rows: Vec<&FeatureRow> = rows.iter().filter(|(t, _)| *t == task).map(|(_, r)| *r).collect();
+            let task_rows: Vec<&FeatureRow> = rows
+                .iter()
+                .filter(|(t, _)| *t == task)
+                .map(|(_, r)| *r)
+                .collect();
             let alignment_run = task_rows.iter().filter_map(|r| r.run).min();
             let first_recording = task_rows.first().map(|r| r.recording.clone());
             let is_calibration = |r: &FeatureRow| match alignment_run {
                 Some(run) => r.run == Some(run),
                 None => Some(&r.recording) == first_recording.as_ref(),
             };
-            let calibration: Vec<&FeatureRow> = task_rows.iter().copied().filter(|r| is_calibration(r)).collect();
-            let test: Vec<&FeatureRow> = task_rows.iter().copied().filter(|r| !is_calibration(r) && r.label.is_some()).collect();
+            let calibration: Vec<&FeatureRow> = task_rows
+                .iter()
+                .copied()
+                .filter(|r| is_calibration(r))
+                .collect();
+            let test: Vec<&FeatureRow> = task_rows
+                .iter()
+                .copied()
+                .filter(|r| !is_calibration(r) && r.label.is_some())
+                .collect();
             if calibration.is_empty() || test.is_empty() {
                 continue;
             }
-            let full = accuracy(model, subject, &test, &calibration, grouped.layout, &grouped.channels, task)?;
+            let full = accuracy(
+                model,
+                subject,
+                &test,
+                &calibration,
+                grouped.layout,
+                &grouped.channels,
+                task,
+            )?;
             let accuracy_1020 = if ten_twenty.len() == montage::TEN_TWENTY_19.len() {
-                let pick = |rs: &[&FeatureRow]| -> Vec<FeatureRow> { rs.iter().map(|r| select_channels(r, grouped.layout, &ten_twenty)).collect() };
+                let pick = |rs: &[&FeatureRow]| -> Vec<FeatureRow> {
+                    rs.iter()
+                        .map(|r| select_channels(r, grouped.layout, &ten_twenty))
+                        .collect()
+                };
                 let (cal19, test19) = (pick(&calibration), pick(&test));
                 let cal_refs: Vec<&FeatureRow> = cal19.iter().collect();
                 let test_refs: Vec<&FeatureRow> = test19.iter().collect();
-                Some(accuracy(model, subject, &test_refs, &cal_refs, sub_layout, &sub_channels, task)?)
+                Some(accuracy(
+                    model,
+                    subject,
+                    &test_refs,
+                    &cal_refs,
+                    sub_layout,
+                    &sub_channels,
+                    task,
+                )?)
             } else {
                 None
             };

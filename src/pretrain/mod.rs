@@ -8,7 +8,9 @@ mod model;
 pub mod rng;
 mod train;
 
-pub use artifact::{load, read_manifest, save, EncoderManifest, EncoderMetrics, FORMAT_VERSION, MANIFEST, WEIGHTS};
+pub use artifact::{
+    load, read_manifest, save, EncoderManifest, EncoderMetrics, FORMAT_VERSION, MANIFEST, WEIGHTS,
+};
 pub use dataset::{group, Dataset, Grouped, Sample, SubjectData, TaskInfo};
 pub use evaluate::{population_scores, predict, SubjectScore};
 pub use model::{make_batch, reinitialize, Batch, PopulationModel};

@@ -8,7 +8,9 @@ use super::dataset::{Sample, TaskInfo};
 use super::rng::Rng;
 use super::PretrainError;
 use crate::align::RowLayout;
-use crate::encoder::{positions, ClassHead, Encoder, EncoderConfig, EncoderInput, EncoderOutput, ReconstructionHead};
+use crate::encoder::{
+    positions, ClassHead, Encoder, EncoderConfig, EncoderInput, EncoderOutput, ReconstructionHead,
+};
 
 /// Encoder plus heads. Weight names: `encoder.*` (see [`crate::encoder`]), `heads.<task>.*`,
 /// `reconstruction.*`.
@@ -27,7 +29,11 @@ pub struct PopulationModel {
 
 impl PopulationModel {
     /// A new model; weights drawn from `seed` (see [`reinitialize`]).
-    pub fn new(config: &EncoderConfig, tasks: &[TaskInfo], seed: u64) -> Result<Self, PretrainError> {
+    pub fn new(
+        config: &EncoderConfig,
+        tasks: &[TaskInfo],
+        seed: u64,
+    ) -> Result<Self, PretrainError> {
         let varmap = VarMap::new();
         let model = Self::build(varmap, config, tasks)?;
         reinitialize(&model.varmap, seed)?;
@@ -35,14 +41,19 @@ impl PopulationModel {
     }
 
     /// Builds the layers over an existing `VarMap` (fresh or loaded).
-    pub fn build(varmap: VarMap, config: &EncoderConfig, tasks: &[TaskInfo]) -> Result<Self, PretrainError> {
+    pub fn build(
+        varmap: VarMap,
+        config: &EncoderConfig,
+        tasks: &[TaskInfo],
+    ) -> Result<Self, PretrainError> {
         let vb = VarBuilder::from_varmap(&varmap, DType::F32, &Device::Cpu);
         let encoder = Encoder::new(config, vb.pp("encoder"))?;
         let heads = tasks
             .iter()
             .map(|t| ClassHead::new(config.d_model, t.classes.len(), vb.pp("heads").pp(&t.name)))
             .collect::<Result<Vec<_>, _>>()?;
-        let reconstruction = ReconstructionHead::new(config.d_model, config.n_features, vb.pp("reconstruction"))?;
+        let reconstruction =
+            ReconstructionHead::new(config.d_model, config.n_features, vb.pp("reconstruction"))?;
         Ok(PopulationModel {
             varmap,
             encoder,
@@ -64,12 +75,17 @@ pub struct Batch {
     pub input: EncoderInput,
     /// Unmasked tokens [B, K, F], the reconstruction target.
     pub target: Tensor,
-    /// Labels [B] (u32) when every sample is labelled.
+    /// Labels `[B]` (u32) when every sample is labelled.
     pub labels: Option<Tensor>,
 }
 
 /// Stacks samples into tensors, keeping the channels `keep` (indices into `channels`).
-pub fn make_batch(samples: &[&Sample], layout: RowLayout, channels: &[String], keep: &[usize]) -> Result<Batch, PretrainError> {
+pub fn make_batch(
+    samples: &[&Sample],
+    layout: RowLayout,
+    channels: &[String],
+    keep: &[usize],
+) -> Result<Batch, PretrainError> {
     let device = Device::Cpu;
     let f = layout.token_features();
     let c = layout.channels;
@@ -84,14 +100,22 @@ pub fn make_batch(samples: &[&Sample], layout: RowLayout, channels: &[String], k
         }
         if let (true, Some(t)) = (with_tangent, &s.tangent) {
             for &i in keep {
-                tangent.extend(keep.iter().map(|&j| t.get(i * c + j).copied().unwrap_or(0.0)));
+                tangent.extend(
+                    keep.iter()
+                        .map(|&j| t.get(i * c + j).copied().unwrap_or(0.0)),
+                );
             }
         }
     }
     if tokens.len() != b * k * f {
-        return Err(PretrainError::Mismatch("a sample's tokens do not match the channel layout".into()));
+        return Err(PretrainError::Mismatch(
+            "a sample's tokens do not match the channel layout".into(),
+        ));
     }
-    let names: Vec<&str> = keep.iter().filter_map(|&i| channels.get(i).map(String::as_str)).collect();
+    let names: Vec<&str> = keep
+        .iter()
+        .filter_map(|&i| channels.get(i).map(String::as_str))
+        .collect();
     let tokens = Tensor::from_vec(tokens, (b, k, f), &device)?;
     let labels = samples
         .iter()
@@ -103,7 +127,11 @@ pub fn make_batch(samples: &[&Sample], layout: RowLayout, channels: &[String], k
         input: EncoderInput {
             tokens: tokens.clone(),
             positions: positions(&names, &device)?,
-            covariance: if with_tangent { Some(Tensor::from_vec(tangent, (b, k, k), &device)?) } else { None },
+            covariance: if with_tangent {
+                Some(Tensor::from_vec(tangent, (b, k, k), &device)?)
+            } else {
+                None
+            },
             mask: None,
         },
         target: tokens,
@@ -117,7 +145,10 @@ pub fn make_batch(samples: &[&Sample], layout: RowLayout, channels: &[String], k
 /// covariance attention scales: N(0, 0.02^2).
 pub fn reinitialize(varmap: &VarMap, seed: u64) -> Result<(), PretrainError> {
     let mut rng = Rng::new(seed);
-    let data = varmap.data().lock().map_err(|_| PretrainError::Mismatch("weights locked by a failed thread".into()))?;
+    let data = varmap
+        .data()
+        .lock()
+        .map_err(|_| PretrainError::Mismatch("weights locked by a failed thread".into()))?;
     let mut names: Vec<&String> = data.keys().collect();
     names.sort();
     for name in names {
@@ -131,7 +162,9 @@ pub fn reinitialize(varmap: &VarMap, seed: u64) -> Result<(), PretrainError> {
             ("bias", _) => vec![0.0; n],
             ("weight", false) if dims.len() == 2 => {
                 let bound = 1.0 / (dims[1] as f64).sqrt();
-                (0..n).map(|_| ((rng.uniform() * 2.0 - 1.0) * bound) as f32).collect()
+                (0..n)
+                    .map(|_| ((rng.uniform() * 2.0 - 1.0) * bound) as f32)
+                    .collect()
             }
             _ => (0..n).map(|_| (rng.normal() * 0.02) as f32).collect(),
         };

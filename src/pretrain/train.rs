@@ -120,21 +120,37 @@ fn channel_subset(rng: &mut Rng, c: usize, probability: f64) -> Vec<usize> {
     all
 }
 
-fn batch_loss(model: &PopulationModel, batch: &mut Batch, task: usize, rng: &mut Rng, config: &PretrainConfig, supervised: bool) -> Result<Tensor, PretrainError> {
+fn batch_loss(
+    model: &PopulationModel,
+    batch: &mut Batch,
+    task: usize,
+    rng: &mut Rng,
+    config: &PretrainConfig,
+    supervised: bool,
+) -> Result<Tensor, PretrainError> {
     let (b, k, _) = batch.target.dims3()?;
     let mask = random_mask(rng, b, k, config.mask_fraction)?;
     batch.input.mask = Some(mask.clone());
     let out = model.encode(batch, true)?;
-    let recon = masked_reconstruction_loss(&model.reconstruction.forward(&out.tokens)?, &batch.target, &mask)?;
+    let recon = masked_reconstruction_loss(
+        &model.reconstruction.forward(&out.tokens)?,
+        &batch.target,
+        &mask,
+    )?;
     if !supervised {
         return Ok(recon);
     }
-    let labels = batch.labels.as_ref().ok_or_else(|| PretrainError::Mismatch("unlabelled sample in a supervised batch".into()))?;
-    // The heads see the unmasked epoch; reconstruction regularises the shared encoder.
-    batch.input.mask = None;
-    let clean = model.encode(batch, true)?;
-    let head = model.heads.get(task).ok_or_else(|| PretrainError::Mismatch("task without head".into()))?;
-    let ce = cross_entropy(&head.forward(&clean.embedding)?, labels)?;
+    let labels = batch
+        .labels
+        .as_ref()
+        .ok_or_else(|| PretrainError::Mismatch("unlabelled sample in a supervised batch".into()))?;
+    // One forward pass serves both losses: hidden channels act as augmentation for the head (as
+    // channel dropout would), and the reconstruction keeps regularising the shared encoder.
+    let head = model
+        .heads
+        .get(task)
+        .ok_or_else(|| PretrainError::Mismatch("task without head".into()))?;
+    let ce = cross_entropy(&head.forward(&out.embedding)?, labels)?;
     Ok((ce + (recon * config.ssl_weight)?)?)
 }
 
@@ -144,14 +160,22 @@ pub fn evaluate(model: &PopulationModel, dataset: &Dataset) -> Result<(f64, f64)
     let (mut loss, mut correct, mut n) = (0.0, 0usize, 0usize);
     for subject in &dataset.subjects {
         for task in 0..dataset.tasks.len() {
-            let labelled: Vec<&Sample> = subject.samples.iter().filter(|s| s.task == task && s.label.is_some()).collect();
+            let labelled: Vec<&Sample> = subject
+                .samples
+                .iter()
+                .filter(|s| s.task == task && s.label.is_some())
+                .collect();
             for chunk in labelled.chunks(256) {
                 let batch = make_batch(chunk, dataset.layout, &dataset.channels, &keep)?;
                 let out = model.encode(&batch, false)?;
                 let head = &model.heads[task];
                 let logits = head.forward(&out.embedding)?;
-                let labels = batch.labels.as_ref().ok_or_else(|| PretrainError::Mismatch("unlabelled".into()))?;
-                loss += cross_entropy(&logits, labels)?.to_scalar::<f32>()? as f64 * chunk.len() as f64;
+                let labels = batch
+                    .labels
+                    .as_ref()
+                    .ok_or_else(|| PretrainError::Mismatch("unlabelled".into()))?;
+                loss +=
+                    cross_entropy(&logits, labels)?.to_scalar::<f32>()? as f64 * chunk.len() as f64;
                 let predicted: Vec<u32> = logits.argmax(1)?.to_vec1()?;
                 let truth: Vec<u32> = labels.to_vec1()?;
                 correct += predicted.iter().zip(&truth).filter(|(p, t)| p == t).count();
@@ -166,7 +190,11 @@ pub fn evaluate(model: &PopulationModel, dataset: &Dataset) -> Result<(f64, f64)
 }
 
 /// Held-out reconstruction loss with a fixed mask stream (comparable between passes).
-fn validation_reconstruction(model: &PopulationModel, dataset: &Dataset, config: &PretrainConfig) -> Result<f64, PretrainError> {
+fn validation_reconstruction(
+    model: &PopulationModel,
+    dataset: &Dataset,
+    config: &PretrainConfig,
+) -> Result<f64, PretrainError> {
     let mut rng = Rng::new(config.seed ^ 0xA11CE);
     let keep = all_channels(dataset);
     let (mut total, mut n) = (0.0, 0usize);
@@ -178,7 +206,11 @@ fn validation_reconstruction(model: &PopulationModel, dataset: &Dataset, config:
             let mask = random_mask(&mut rng, b, k, config.mask_fraction)?;
             batch.input.mask = Some(mask.clone());
             let out = model.encode(&batch, false)?;
-            let loss = masked_reconstruction_loss(&model.reconstruction.forward(&out.tokens)?, &batch.target, &mask)?;
+            let loss = masked_reconstruction_loss(
+                &model.reconstruction.forward(&out.tokens)?,
+                &batch.target,
+                &mask,
+            )?;
             total += loss.to_scalar::<f32>()? as f64 * b as f64;
             n += b;
         }
@@ -187,12 +219,22 @@ fn validation_reconstruction(model: &PopulationModel, dataset: &Dataset, config:
 }
 
 fn snapshot(model: &PopulationModel) -> Result<Vec<(String, Tensor)>, PretrainError> {
-    let data = model.varmap.data().lock().map_err(|_| PretrainError::Mismatch("weights locked".into()))?;
-    data.iter().map(|(k, v)| Ok((k.clone(), v.as_tensor().copy()?))).collect()
+    let data = model
+        .varmap
+        .data()
+        .lock()
+        .map_err(|_| PretrainError::Mismatch("weights locked".into()))?;
+    data.iter()
+        .map(|(k, v)| Ok((k.clone(), v.as_tensor().copy()?)))
+        .collect()
 }
 
 fn restore(model: &PopulationModel, saved: &[(String, Tensor)]) -> Result<(), PretrainError> {
-    let data = model.varmap.data().lock().map_err(|_| PretrainError::Mismatch("weights locked".into()))?;
+    let data = model
+        .varmap
+        .data()
+        .lock()
+        .map_err(|_| PretrainError::Mismatch("weights locked".into()))?;
     for (k, t) in saved {
         if let Some(var) = data.get(k) {
             var.set(t)?;
@@ -203,7 +245,12 @@ fn restore(model: &PopulationModel, saved: &[(String, Tensor)]) -> Result<(), Pr
 
 /// Trains a population model on `train`, stopping early on `validation` (other subjects).
 /// `on_pass` is called after every pass (for progress display).
-pub fn train(train: &Dataset, validation: &Dataset, config: &PretrainConfig, on_pass: &mut dyn FnMut(&LogRow)) -> Result<Trained, PretrainError> {
+pub fn train(
+    train: &Dataset,
+    validation: &Dataset,
+    config: &PretrainConfig,
+    on_pass: &mut dyn FnMut(&LogRow),
+) -> Result<Trained, PretrainError> {
     let model = PopulationModel::new(&config.encoder, &train.tasks, config.seed)?;
     let mut opt = AdamW::new(
         model.varmap.all_vars(),
@@ -214,7 +261,11 @@ pub fn train(train: &Dataset, validation: &Dataset, config: &PretrainConfig, on_
         },
     )?;
     let mut rng = Rng::new(config.seed.wrapping_add(1));
-    let samples: Vec<&Sample> = train.subjects.iter().flat_map(|s| s.samples.iter()).collect();
+    let samples: Vec<&Sample> = train
+        .subjects
+        .iter()
+        .flat_map(|s| s.samples.iter())
+        .collect();
     let c = train.channels.len();
     let mut log = Vec::new();
     for pass in 0..config.ssl_passes {
@@ -245,9 +296,17 @@ pub fn train(train: &Dataset, validation: &Dataset, config: &PretrainConfig, on_
         // Batches hold one task each (one head), in a shuffled interleaving.
         let mut batches: Vec<(usize, Vec<&Sample>)> = Vec::new();
         for task in 0..train.tasks.len() {
-            let mut labelled: Vec<&Sample> = samples.iter().copied().filter(|s| s.task == task && s.label.is_some()).collect();
+            let mut labelled: Vec<&Sample> = samples
+                .iter()
+                .copied()
+                .filter(|s| s.task == task && s.label.is_some())
+                .collect();
             rng.shuffle(&mut labelled);
-            batches.extend(labelled.chunks(config.batch_size).map(|ch| (task, ch.to_vec())));
+            batches.extend(
+                labelled
+                    .chunks(config.batch_size)
+                    .map(|ch| (task, ch.to_vec())),
+            );
         }
         rng.shuffle(&mut batches);
         for (task, chunk) in &batches {
