@@ -7,11 +7,15 @@
 //! covariances; [`store`] keeps feature tables as Parquet with a JSON sidecar.
 #![deny(missing_docs)]
 
+pub mod align;
 pub mod atomic;
 pub mod edf;
+pub mod encoder;
 pub mod epochs;
 pub mod features;
 pub mod montage;
+pub mod plots;
 pub mod preprocess;
+pub mod pretrain;
 pub mod store;
 pub mod task;

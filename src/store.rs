@@ -11,10 +11,10 @@
 //! | `onset_s` | float64 | event onset, seconds from the first sample |
 //! | `label` | string, nullable | class name (`null`: unlabelled) |
 //! | `class_index` | int32, nullable | index of `label` in the task's classes |
-//! | `log_psd` | list<float64> | log10 PSD, channel-major (`channels x freqs` of the sidecar) |
-//! | `log_band_power` | list<float64> | log10 band power, `channels x bands` |
-//! | `rel_band_power` | list<float64> | relative band power, `channels x bands` |
-//! | `cov_<band>` | list<float64> | row-major `channels x channels` covariance per covariance band |
+//! | `log_psd` | `list<float64>` | log10 PSD, channel-major (`channels x freqs` of the sidecar) |
+//! | `log_band_power` | `list<float64>` | log10 band power, `channels x bands` |
+//! | `rel_band_power` | `list<float64>` | relative band power, `channels x bands` |
+//! | `cov_<band>` | `list<float64>` | row-major `channels x channels` covariance per covariance band |
 //!
 //! Every write goes to a temporary file in the target folder and is renamed into place; the
 //! sidecar is written last, so a table without a matching sidecar is never taken as finished.

@@ -66,7 +66,8 @@ pub fn run(args: &FeaturesArgs) -> anyhow::Result<ExitCode> {
         },
         ..FeatureConfig::default()
     };
-    let files = collect_inputs(&args.inputs)?;
+    let mut files = collect_inputs(&args.inputs)?;
+    files.retain(|f| !is_parquet(f));
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("{}: cannot create output folder", args.out.display()))?;
     let jobs = args
@@ -147,7 +148,13 @@ fn process(
     Ok(Outcome::Written)
 }
 
-fn progress_bar(len: usize) -> ProgressBar {
+/// True for feature tables (inputs that `pretrain` reads instead of recomputing).
+pub(super) fn is_parquet(path: &Path) -> bool {
+    path.extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("parquet"))
+}
+
+pub(super) fn progress_bar(len: usize) -> ProgressBar {
     let bar = ProgressBar::new(len as u64);
     if std::io::stderr().is_terminal() {
         if let Ok(style) =
@@ -163,7 +170,7 @@ fn progress_bar(len: usize) -> ProgressBar {
 
 /// Files as given, folders searched recursively for EDF/BDF; the same stem twice is refused,
 /// since both would write the same output file.
-fn collect_inputs(inputs: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
+pub(super) fn collect_inputs(inputs: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
     let mut files = Vec::new();
     for input in inputs {
         if input.is_dir() {
@@ -194,10 +201,11 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
         let path = entry?.path();
         if path.is_dir() {
             walk(&path, out)?;
-        } else if path
-            .extension()
-            .is_some_and(|e| e.eq_ignore_ascii_case("edf") || e.eq_ignore_ascii_case("bdf"))
-        {
+        } else if path.extension().is_some_and(|e| {
+            e.eq_ignore_ascii_case("edf")
+                || e.eq_ignore_ascii_case("bdf")
+                || e.eq_ignore_ascii_case("parquet")
+        }) {
             out.push(path);
         }
     }

@@ -2,6 +2,7 @@
 
 mod features;
 mod inspect;
+mod pretrain;
 
 use std::process::ExitCode;
 
@@ -41,6 +42,15 @@ enum Command {
                       Reruns skip recordings whose table was built from the same file with the same settings."
     )]
     Features(features::FeaturesArgs),
+    /// Train the population encoder on many subjects (self-supervised, then task heads).
+    #[command(
+        after_help = "Examples:\n  eegadapt pretrain --data /data/eegmmidb --task eegmmidb-lr --out encoder/\n  \
+                      eegadapt pretrain --data /data/eegmmidb --task eegmmidb-lr --out encoder/ --subjects-holdout S011,S012\n  \
+                      eegadapt pretrain --data features/ --task eegmmidb-lr --out encoder/ --evaluate-folds 4\n\n\
+                      EDF/BDF inputs are turned into features first (cached under OUT/features/); feature tables\n\
+                      (.parquet from `eegadapt features`) are used as they are."
+    )]
+    Pretrain(pretrain::PretrainArgs),
 }
 
 /// Parses the command line and runs the command.
@@ -49,6 +59,7 @@ pub fn run() -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Inspect(args) => inspect::run(&args),
         Command::Features(args) => features::run(&args),
+        Command::Pretrain(args) => pretrain::run(&args),
     }
 }
 

@@ -63,6 +63,14 @@ pub fn config_hash(config: &FeatureConfig, task: &Task) -> String {
     hex(&Sha256::digest(canonical.to_string().as_bytes()))
 }
 
+/// Hex SHA-256 of the canonical JSON of the feature configuration alone (no task): what a model
+/// needs its inputs to agree on, whatever task labelled them.
+pub fn feature_config_hash(config: &FeatureConfig) -> String {
+    hex(&Sha256::digest(
+        serde_json::json!(config).to_string().as_bytes(),
+    ))
+}
+
 /// Lower-case hex of bytes.
 pub fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()

@@ -1,0 +1,100 @@
+//! Multi-head self-attention across channel tokens, optionally biased by the covariance.
+
+use candle_core::{Module, ModuleT, Tensor};
+use candle_nn::{linear, Dropout, Init, Linear, VarBuilder};
+
+use super::{ops, EncoderConfig, EncoderError, LayerNorm, Result};
+
+/// Pre-LayerNorm residual attention block: `x + dropout(out(attention(norm(x))))`.
+///
+/// With a covariance `[B, C, C]`, head h adds `cov_scale[h] * cov[b, i, j]` to the logits of
+/// token i attending to token j: the spatial structure that per-channel spectra lack.
+/// Weights: `norm.{weight,bias}`, `query`, `key`, `value`, `out` (each `.weight` `[d, d]` and
+/// `.bias` `[d]`) and, when the config uses covariance, `cov_scale` `[n_heads]`.
+#[derive(Debug, Clone)]
+pub struct ChannelAttention {
+    norm: LayerNorm,
+    query: Linear,
+    key: Linear,
+    value: Linear,
+    out: Linear,
+    cov_scale: Option<Tensor>,
+    n_heads: usize,
+    dropout: Dropout,
+}
+
+impl ChannelAttention {
+    /// An attention block shaped by `cfg` (d_model, n_heads, dropout, use_covariance).
+    pub fn new(cfg: &EncoderConfig, vb: VarBuilder) -> Result<Self> {
+        cfg.validate()?;
+        let d = cfg.d_model;
+        let cov_scale = if cfg.use_covariance {
+            let init = Init::Randn {
+                mean: 0.0,
+                stdev: 0.1,
+            };
+            Some(vb.get_with_hints(cfg.n_heads, "cov_scale", init)?)
+        } else {
+            None
+        };
+        Ok(Self {
+            norm: LayerNorm::new(d, vb.pp("norm"))?,
+            query: linear(d, d, vb.pp("query"))?,
+            key: linear(d, d, vb.pp("key"))?,
+            value: linear(d, d, vb.pp("value"))?,
+            out: linear(d, d, vb.pp("out"))?,
+            cov_scale,
+            n_heads: cfg.n_heads,
+            dropout: Dropout::new(cfg.dropout),
+        })
+    }
+
+    /// Tokens `[B, C, d]` to tokens `[B, C, d]`; `covariance` `[B, C, C]` is ignored when the
+    /// config does not use covariance.
+    pub fn forward_t(
+        &self,
+        xs: &Tensor,
+        covariance: Option<&Tensor>,
+        train: bool,
+    ) -> Result<Tensor> {
+        let (b, c, d) = xs.dims3()?;
+        let dh = d / self.n_heads;
+        // [B, C, d] -> [B, H, C, dh], contiguous for the batched matmuls.
+        let heads = |t: Tensor| -> candle_core::Result<Tensor> {
+            t.reshape((b, c, self.n_heads, dh))?
+                .transpose(1, 2)?
+                .contiguous()
+        };
+        let h = self.norm.forward(xs)?;
+        let q = heads(self.query.forward(&h)?)?;
+        let k = heads(self.key.forward(&h)?)?;
+        let v = heads(self.value.forward(&h)?)?;
+        let k_t = k.t()?.contiguous()?;
+        let mut logits = (q.matmul(&k_t)? * (1.0 / (dh as f64).sqrt()))?;
+        if let (Some(scale), Some(cov)) = (&self.cov_scale, covariance) {
+            if cov.dims() != [b, c, c] {
+                return Err(EncoderError::Shape {
+                    name: "covariance",
+                    expected: format!("[{b}, {c}, {c}]"),
+                    got: cov.dims().to_vec(),
+                });
+            }
+            let scale = scale.reshape((1, self.n_heads, 1, 1))?;
+            let bias = cov
+                .to_dtype(logits.dtype())?
+                .unsqueeze(1)?
+                .broadcast_mul(&scale)?;
+            logits = (logits + bias)?;
+        }
+        let weights = ops::softmax_last_dim(&logits)?;
+        let mixed = weights.matmul(&v)?.transpose(1, 2)?.reshape((b, c, d))?;
+        let update = self.dropout.forward_t(&self.out.forward(&mixed)?, train)?;
+        Ok((xs + update)?)
+    }
+}
+
+impl ModuleT for ChannelAttention {
+    fn forward_t(&self, xs: &Tensor, train: bool) -> candle_core::Result<Tensor> {
+        ChannelAttention::forward_t(self, xs, None, train).map_err(super::into_candle)
+    }
+}

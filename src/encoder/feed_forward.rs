@@ -1,0 +1,39 @@
+//! Position-wise feed-forward block applied to every channel token.
+
+use candle_core::{Module, ModuleT, Tensor};
+use candle_nn::{linear, Dropout, Linear, VarBuilder};
+
+use super::{ops, EncoderConfig, LayerNorm, Result};
+
+/// Pre-LayerNorm residual MLP: `x + dropout(fc2(gelu(fc1(norm(x)))))`.
+///
+/// Weights: `norm.{weight,bias}`, `fc1.weight` `[d_ff, d]`, `fc1.bias`, `fc2.weight` `[d, d_ff]`,
+/// `fc2.bias`.
+#[derive(Debug, Clone)]
+pub struct FeedForward {
+    norm: LayerNorm,
+    fc1: Linear,
+    fc2: Linear,
+    dropout: Dropout,
+}
+
+impl FeedForward {
+    /// A feed-forward block shaped by `cfg` (d_model, d_ff, dropout).
+    pub fn new(cfg: &EncoderConfig, vb: VarBuilder) -> Result<Self> {
+        Ok(Self {
+            norm: LayerNorm::new(cfg.d_model, vb.pp("norm"))?,
+            fc1: linear(cfg.d_model, cfg.d_ff, vb.pp("fc1"))?,
+            fc2: linear(cfg.d_ff, cfg.d_model, vb.pp("fc2"))?,
+            dropout: Dropout::new(cfg.dropout),
+        })
+    }
+}
+
+impl ModuleT for FeedForward {
+    /// Tokens `[B, C, d]` to tokens `[B, C, d]`; dropout only when `train`.
+    fn forward_t(&self, xs: &Tensor, train: bool) -> candle_core::Result<Tensor> {
+        let hidden = ops::gelu(&self.fc1.forward(&self.norm.forward(xs)?)?)?;
+        let update = self.dropout.forward_t(&self.fc2.forward(&hidden)?, train)?;
+        xs + update
+    }
+}

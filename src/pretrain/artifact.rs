@@ -1,0 +1,169 @@
+//! The encoder on disk: `model.safetensors` (weights) and `encoder.json` (everything needed to
+//! trust and rebuild it). Loading refuses a manifest that does not match the weights, the crate,
+//! or the features a consumer is about to feed it.
+
+use std::path::{Path, PathBuf};
+
+use candle_nn::VarMap;
+use serde::{Deserialize, Serialize};
+
+use super::dataset::TaskInfo;
+use super::evaluate::SubjectScore;
+use super::model::PopulationModel;
+use super::train::{LogRow, PretrainConfig};
+use super::PretrainError;
+use crate::atomic::write_atomically;
+use crate::features::{FeatureConfig, SourceFile};
+use crate::store::sha256_file;
+use crate::task::Task;
+
+/// Weights file name inside an encoder folder.
+pub const WEIGHTS: &str = "model.safetensors";
+/// Manifest file name inside an encoder folder.
+pub const MANIFEST: &str = "encoder.json";
+/// Version of the manifest layout.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// Training outcome recorded in the manifest.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EncoderMetrics {
+    /// Supervised pass whose weights were kept.
+    pub best_pass: usize,
+    /// Held-out (validation subjects) cross-entropy at that pass.
+    pub validation_loss: Option<f64>,
+    /// Held-out accuracy at that pass.
+    pub validation_accuracy: Option<f64>,
+    /// Population accuracy on subjects excluded from training (`--subjects-holdout`).
+    pub holdout: Vec<SubjectScore>,
+    /// Wall time of training, seconds.
+    pub training_seconds: f64,
+}
+
+/// `encoder.json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EncoderManifest {
+    /// Manifest layout version.
+    pub format_version: u32,
+    /// Crate version that trained it.
+    pub crate_version: String,
+    /// Training settings, architecture and seed.
+    pub pretrain: PretrainConfig,
+    /// Feature configuration the encoder expects its inputs computed with.
+    pub feature_config: FeatureConfig,
+    /// Hash of `feature_config` (see [`crate::features::feature_config_hash`]).
+    pub feature_config_hash: String,
+    /// Channel names it was trained on (any standard 10-05 electrode can be fed later).
+    pub channel_vocabulary: Vec<String>,
+    /// Tasks and their class names, in head order.
+    pub tasks: Vec<TaskInfo>,
+    /// Full task definitions.
+    pub task_definitions: Vec<Task>,
+    /// Subjects whose epochs trained the weights.
+    pub training_subjects: Vec<String>,
+    /// Subjects used for early stopping.
+    pub validation_subjects: Vec<String>,
+    /// Recordings (name and SHA-256) the training data came from.
+    pub training_recordings: Vec<SourceFile>,
+    /// Worker threads during training (results are reproducible for a given seed and count).
+    pub threads: usize,
+    /// Training outcome.
+    pub metrics: EncoderMetrics,
+    /// Per-pass training log.
+    pub log: Vec<LogRow>,
+    /// SHA-256 of `model.safetensors`.
+    pub weights_sha256: String,
+}
+
+fn io(path: &Path) -> impl Fn(&'static str, std::io::Error) -> PretrainError + '_ {
+    move |action, source| PretrainError::Io {
+        path: path.to_path_buf(),
+        action,
+        source,
+    }
+}
+
+/// Writes weights, then the manifest (with the weights' hash), each through a temporary file.
+pub fn save(
+    dir: &Path,
+    model: &PopulationModel,
+    manifest: &mut EncoderManifest,
+) -> Result<(), PretrainError> {
+    std::fs::create_dir_all(dir).map_err(|e| io(dir)("cannot create folder", e))?;
+    let weights = dir.join(WEIGHTS);
+    // VarMap::save names the file itself: save beside, then rename into place.
+    let tmp = dir.join(format!(".{WEIGHTS}.{}.tmp", std::process::id()));
+    model.varmap.save(&tmp)?;
+    std::fs::rename(&tmp, &weights).map_err(|e| io(&weights)("cannot rename into place", e))?;
+    manifest.weights_sha256 = sha256_file(&weights)?;
+    let json = serde_json::to_vec_pretty(manifest).map_err(|e| PretrainError::Manifest {
+        path: dir.join(MANIFEST),
+        reason: e.to_string(),
+    })?;
+    let path = dir.join(MANIFEST);
+    write_atomically(
+        &path,
+        |f| std::io::Write::write_all(f, &json).map_err(|e| io(&path)("cannot write", e)),
+        io(&path),
+    )
+}
+
+/// Reads `encoder.json` alone.
+pub fn read_manifest(dir: &Path) -> Result<EncoderManifest, PretrainError> {
+    let path = dir.join(MANIFEST);
+    let text = std::fs::read_to_string(&path).map_err(|e| io(&path)("cannot read", e))?;
+    serde_json::from_str(&text).map_err(|e| PretrainError::Manifest {
+        path,
+        reason: e.to_string(),
+    })
+}
+
+fn major_minor(version: &str) -> &str {
+    version.rsplit_once('.').map_or(version, |(mm, _)| mm)
+}
+
+/// Loads an encoder, refusing it when the weights are not the ones the manifest describes, when
+/// another minor version of this crate wrote it, or when `expected_feature_hash` (the consumer's
+/// feature configuration) differs from the one it was trained with.
+pub fn load(
+    dir: &Path,
+    expected_feature_hash: Option<&str>,
+) -> Result<(PopulationModel, EncoderManifest), PretrainError> {
+    let manifest = read_manifest(dir)?;
+    let refuse = |reason: String| PretrainError::Refused {
+        path: dir.to_path_buf(),
+        reason,
+    };
+    if manifest.format_version != FORMAT_VERSION {
+        return Err(refuse(format!(
+            "manifest format {} (this build reads {FORMAT_VERSION})",
+            manifest.format_version
+        )));
+    }
+    let ours = env!("CARGO_PKG_VERSION");
+    if major_minor(&manifest.crate_version) != major_minor(ours) {
+        return Err(refuse(format!(
+            "written by eegadapt {}, this is {ours}; retrain or use that version",
+            manifest.crate_version
+        )));
+    }
+    if let Some(expected) = expected_feature_hash {
+        if expected != manifest.feature_config_hash {
+            return Err(refuse(format!(
+                "trained on features with config {}, these features have {expected}; compute them with the encoder's feature settings",
+                manifest.feature_config_hash
+            )));
+        }
+    }
+    let weights: PathBuf = dir.join(WEIGHTS);
+    let sha = sha256_file(&weights)?;
+    if sha != manifest.weights_sha256 {
+        return Err(refuse(format!(
+            "{WEIGHTS} has SHA-256 {sha}, the manifest names {}; the files do not belong together",
+            manifest.weights_sha256
+        )));
+    }
+    let mut model =
+        PopulationModel::build(VarMap::new(), &manifest.pretrain.encoder, &manifest.tasks)?;
+    model.varmap.load(&weights)?;
+    Ok((model, manifest))
+}

@@ -1,0 +1,72 @@
+//! Pretraining the population encoder: self-supervised masked-channel reconstruction on every
+//! epoch (labelled or not), then supervised task heads, with early stopping on held-out subjects.
+
+mod artifact;
+pub mod dataset;
+mod evaluate;
+mod model;
+pub mod rng;
+mod train;
+
+pub use artifact::{
+    load, read_manifest, save, EncoderManifest, EncoderMetrics, FORMAT_VERSION, MANIFEST, WEIGHTS,
+};
+pub use dataset::{group, Dataset, Grouped, Sample, SubjectData, TaskInfo};
+pub use evaluate::{population_scores, predict, SubjectScore};
+pub use model::{make_batch, reinitialize, Batch, PopulationModel};
+pub use train::{evaluate as validation_metrics, train, LogRow, PretrainConfig, Trained};
+
+use std::path::PathBuf;
+
+/// Why pretraining, saving or loading failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum PretrainError {
+    /// No feature tables or no labelled epochs.
+    #[error("no training data")]
+    NoData,
+    /// A subject named on the command line has no epochs.
+    #[error("subject {0} has no epochs in the data")]
+    UnknownSubject(String),
+    /// Inputs that cannot be trained together.
+    #[error("{0}")]
+    Mismatch(String),
+    /// A file-system error.
+    #[error("{}: {action}: {source}", path.display())]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// What was being done.
+        action: &'static str,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The manifest cannot be parsed or written.
+    #[error("{}: invalid encoder manifest: {reason}", path.display())]
+    Manifest {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        reason: String,
+    },
+    /// An encoder that does not fit what it is asked to do.
+    #[error("{}: encoder refused: {reason}", path.display())]
+    Refused {
+        /// The encoder folder.
+        path: PathBuf,
+        /// What differs.
+        reason: String,
+    },
+    /// Alignment failed.
+    #[error(transparent)]
+    Align(#[from] crate::align::AlignError),
+    /// The model failed.
+    #[error(transparent)]
+    Encoder(#[from] crate::encoder::EncoderError),
+    /// A tensor operation failed.
+    #[error(transparent)]
+    Candle(#[from] candle_core::Error),
+    /// Reading a file's hash failed.
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+}
