@@ -301,7 +301,10 @@ mod tests {
             }
         }
         let identity = [1.0, 0.0, 0.0, 1.0];
-        assert!(mean.iter().zip(identity).all(|(m, i)| (m - i).abs() < 1e-5), "{mean:?}");
+        assert!(
+            mean.iter().zip(identity).all(|(m, i)| (m - i).abs() < 1e-5),
+            "{mean:?}"
+        );
         let wrong = FeatureRow {
             log_psd: vec![0.0; 5],
             ..rows[0].clone()
