@@ -70,14 +70,7 @@ pub fn run(args: &FeaturesArgs) -> anyhow::Result<ExitCode> {
     files.retain(|f| !is_parquet(f));
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("{}: cannot create output folder", args.out.display()))?;
-    let jobs = args
-        .jobs
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
-        .max(1);
-    // polars keeps its own thread pool for Parquet encoding; hold it to --jobs as well.
-    if std::env::var_os("POLARS_MAX_THREADS").is_none() {
-        std::env::set_var("POLARS_MAX_THREADS", jobs.to_string());
-    }
+    let jobs = super::limit_threads(args.jobs);
     let pool = rayon::ThreadPoolBuilder::new().num_threads(jobs).build()?;
     let hash = config_hash(&config, &task);
     let progress = progress_bar(files.len());

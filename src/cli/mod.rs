@@ -53,6 +53,21 @@ enum Command {
     Pretrain(pretrain::PretrainArgs),
 }
 
+/// The worker-thread count (`--jobs`, else every core), applied to the thread pools that
+/// libraries start on their own: polars' (Parquet encoding) and candle's CPU kernels, which read
+/// these variables once. Call before any of them runs.
+pub fn limit_threads(jobs: Option<usize>) -> usize {
+    let jobs = jobs
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+        .max(1);
+    for var in ["POLARS_MAX_THREADS", "RAYON_NUM_THREADS"] {
+        if std::env::var_os(var).is_none() {
+            std::env::set_var(var, jobs.to_string());
+        }
+    }
+    jobs
+}
+
 /// Parses the command line and runs the command.
 pub fn run() -> anyhow::Result<ExitCode> {
     let cli = Cli::parse();

@@ -56,17 +56,7 @@ pub struct PretrainArgs {
 
 /// Runs the command.
 pub fn run(args: &PretrainArgs) -> anyhow::Result<ExitCode> {
-    let jobs = args
-        .jobs
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
-        .max(1);
-    if std::env::var_os("POLARS_MAX_THREADS").is_none() {
-        std::env::set_var("POLARS_MAX_THREADS", jobs.to_string());
-    }
-    // candle's CPU matrix kernels read RAYON_NUM_THREADS; rayon's global pool serves the rest.
-    if std::env::var_os("RAYON_NUM_THREADS").is_none() {
-        std::env::set_var("RAYON_NUM_THREADS", jobs.to_string());
-    }
+    let jobs = super::limit_threads(args.jobs);
     let _ = rayon::ThreadPoolBuilder::new()
         .num_threads(jobs)
         .build_global();
