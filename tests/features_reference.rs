@@ -45,36 +45,45 @@ fn welch_config(r: &Value) -> WelchConfig {
     }
 }
 
+/// Welch PSD of the reference's `channel` over samples `[start, end)`, with its parameters.
+fn psd(
+    r: &Value,
+    file: &edf::EdfFile,
+    channel: usize,
+    start: usize,
+    end: usize,
+) -> (Vec<f64>, Vec<f64>) {
+    let label = r["channels"][channel].as_str().expect("label");
+    let index = file
+        .channels()
+        .iter()
+        .position(|ch| ch.label == label)
+        .expect("channel");
+    let x = file.read_physical(index, start..end).expect("samples");
+    welch(&x, r["fs"].as_f64().expect("fs"), welch_config(r)).expect("welch")
+}
+
+fn sample_range(epoch: &Value) -> (usize, usize) {
+    let start = epoch["start_sample"].as_u64().expect("start") as usize;
+    (
+        start,
+        epoch["end_sample_exclusive"].as_u64().expect("end") as usize,
+    )
+}
+
 #[test]
 fn welch_matches_scipy_on_the_first_epochs() {
     let r = reference();
     let file = source();
-    let fs = r["fs"].as_f64().expect("fs");
-    let config = welch_config(&r);
-    let channels: Vec<&str> = r["channels"]
-        .as_array()
-        .expect("channels")
-        .iter()
-        .map(|c| c.as_str().expect("label"))
-        .collect();
     let epochs = r["epochs"].as_array().expect("epochs");
     let mut worst: f64 = 0.0;
     for e in r["psd_first3_epochs"].as_array().expect("psd epochs") {
-        let n = e["epoch_number"].as_u64().expect("n") as usize;
-        let start = epochs[n]["start_sample"].as_u64().expect("start") as usize;
-        let end = epochs[n]["end_sample_exclusive"].as_u64().expect("end") as usize;
+        let (start, end) = sample_range(&epochs[e["epoch_number"].as_u64().expect("n") as usize]);
         for (c, expected) in e["psd"].as_array().expect("psd").iter().enumerate() {
-            let index = file
-                .channels()
-                .iter()
-                .position(|ch| ch.label == channels[c])
-                .expect("channel");
-            let x = file.read_physical(index, start..end).expect("samples");
-            let (freqs, psd) = welch(&x, fs, config).expect("welch");
+            let (freqs, ours) = psd(&r, &file, c, start, end);
             assert_eq!(freqs, nums(&r["freqs"]));
-            for (ours, theirs) in psd.iter().zip(nums(expected)) {
-                let rel = (ours - theirs).abs() / theirs.abs().max(1e-300);
-                worst = worst.max(rel);
+            for (o, t) in ours.iter().zip(nums(expected)) {
+                worst = worst.max((o - t).abs() / t.abs().max(1e-300));
             }
         }
     }
@@ -85,35 +94,19 @@ fn welch_matches_scipy_on_the_first_epochs() {
 fn log_band_powers_match_every_epoch() {
     let r = reference();
     let file = source();
-    let fs = r["fs"].as_f64().expect("fs");
-    let config = welch_config(&r);
-    let channels: Vec<&str> = r["channels"]
-        .as_array()
-        .expect("channels")
-        .iter()
-        .map(|c| c.as_str().expect("label"))
-        .collect();
     let epochs = r["epochs"].as_array().expect("epochs");
     assert!(!epochs.is_empty());
     for e in epochs {
-        let start = e["start_sample"].as_u64().expect("start") as usize;
-        let end = e["end_sample_exclusive"].as_u64().expect("end") as usize;
+        let (start, end) = sample_range(e);
         for (band_name, expected) in e["log10_band_power"].as_object().expect("bands") {
             let (lo, hi) = band_name.split_once('-').expect("lo-hi");
             let band = Band::new(band_name, lo.parse().expect("lo"), hi.parse().expect("hi"));
             for (c, theirs) in nums(expected).iter().enumerate() {
-                let index = file
-                    .channels()
-                    .iter()
-                    .position(|ch| ch.label == channels[c])
-                    .expect("channel");
-                let x = file.read_physical(index, start..end).expect("samples");
-                let (freqs, psd) = welch(&x, fs, config).expect("welch");
-                let ours = band_power(&freqs, &psd, &band).log10();
+                let (freqs, p) = psd(&r, &file, c, start, end);
+                let ours = band_power(&freqs, &p, &band).log10();
                 assert!(
                     (ours - theirs).abs() < 1e-9,
-                    "{band_name} {}: {ours} vs {theirs}",
-                    channels[c]
+                    "{band_name} channel {c}: {ours} vs {theirs}"
                 );
             }
         }
