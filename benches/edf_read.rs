@@ -17,22 +17,11 @@ use std::time::{Duration, Instant};
 use eegadapt::edf::writer::{write_edf, WriteOptions};
 use eegadapt::edf::{self, Annotation, Channel, ChannelKind, Format, Identity, Recording, Segment};
 
+use eegadapt::pretrain::rng::Rng;
+
 const CHANNELS: usize = 64;
 const RATE: usize = 160;
 const SECONDS: usize = 3600;
-
-/// SplitMix64: a small deterministic generator.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> f64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        ((z ^ (z >> 31)) >> 11) as f64 / (1_u64 << 53) as f64 * 2.0 - 1.0
-    }
-}
 
 /// EEG-like: brown-ish noise (AR(1)), a 10 Hz alpha rhythm and a little white noise, in uV.
 fn synthetic_recording() -> Recording {
@@ -45,7 +34,7 @@ fn synthetic_recording() -> Recording {
         "Po7.", "Po3.", "Poz.", "Po4.", "Po8.", "O1..", "Oz..", "O2..", "Iz..",
     ];
     let samples = RATE * SECONDS;
-    let mut rng = Rng(42);
+    let mut rng = Rng::new(42);
     let mut channels = Vec::with_capacity(CHANNELS);
     let mut data = Vec::with_capacity(CHANNELS);
     for (i, label) in labels.iter().enumerate() {
@@ -69,10 +58,10 @@ fn synthetic_recording() -> Recording {
         data.push(
             (0..samples)
                 .map(|k| {
-                    level = 0.98 * level + 8.0 * rng.next();
+                    level = 0.98 * level + 8.0 * (rng.uniform() * 2.0 - 1.0);
                     let t = k as f64 / RATE as f64;
                     let alpha = 20.0 * (2.0 * std::f64::consts::PI * 10.0 * t + phase).sin();
-                    (level + alpha + 2.0 * rng.next()) as f32
+                    (level + alpha + 2.0 * (rng.uniform() * 2.0 - 1.0)) as f32
                 })
                 .collect(),
         );

@@ -28,6 +28,8 @@ use eegadapt::store;
 use eegadapt::task::{RecordingId, Task};
 use rayon::prelude::*;
 
+use eegadapt::pretrain::rng::Rng;
+
 const CHANNELS: usize = 64;
 const FS: f64 = 160.0;
 const HOUR: usize = 576_000;
@@ -39,29 +41,16 @@ const SCIPY_QUOTED_S: f64 = 0.07;
 /// The target: this many times scipy per core.
 const TARGET: f64 = 15.0;
 
-/// SplitMix64: a small deterministic generator, uniform in [-1, 1).
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> f64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        ((z ^ (z >> 31)) >> 11) as f64 / (1_u64 << 53) as f64 * 2.0 - 1.0
-    }
-}
-
 /// EEG-like channels: AR(1) noise plus a 10 Hz rhythm with a phase per channel, in uV.
 fn synthetic(channels: usize, samples: usize) -> Vec<Vec<f64>> {
-    let mut rng = Rng(42);
+    let mut rng = Rng::new(42);
     (0..channels)
         .map(|c| {
             let phase = 0.3 * c as f64;
             let mut level = 0.0;
             (0..samples)
                 .map(|k| {
-                    level = 0.98 * level + 8.0 * rng.next();
+                    level = 0.98 * level + 8.0 * (rng.uniform() * 2.0 - 1.0);
                     let t = k as f64 / FS;
                     level + 20.0 * (2.0 * std::f64::consts::PI * 10.0 * t + phase).sin()
                 })
