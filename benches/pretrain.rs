@@ -55,9 +55,10 @@ fn steps() {
         name: "bench".into(),
         classes: vec!["a".into(), "b".into()],
     }];
-    let model = PopulationModel::new(&config.encoder, &tasks, 1).expect("model");
+    let model = PopulationModel::new(&config.encoder, &tasks, &channels, 1).expect("model");
     let params = eegadapt::encoder::parameter_count(&model.varmap);
-    let mut opt = AdamW::new(model.varmap.all_vars(), ParamsAdamW::default()).expect("optimizer");
+    let mut opt =
+        AdamW::new(model.encoder_vars().expect("vars"), ParamsAdamW::default()).expect("optimizer");
     let samples = synthetic_samples(BATCH);
     let refs: Vec<&Sample> = samples.iter().collect();
     let keep: Vec<usize> = (0..CHANNELS).collect();

@@ -9,12 +9,15 @@
 
 pub mod align;
 pub mod atomic;
+pub mod bench;
+pub mod calibrate;
 pub mod edf;
 pub mod encoder;
 pub mod epochs;
 pub mod features;
 pub mod montage;
 pub mod plots;
+pub mod predict;
 pub mod preprocess;
 pub mod pretrain;
 pub mod store;

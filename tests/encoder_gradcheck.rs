@@ -15,7 +15,7 @@ use candle_nn::{VarBuilder, VarMap};
 use eegadapt::encoder::{
     cross_entropy, masked_reconstruction_loss, ChannelAttention, ClassHead, CovariancePooling,
     Encoder, EncoderConfig, EncoderInput, FeedForward, LayerNorm, PositionEmbedding,
-    ReconstructionHead, TokenEmbedding,
+    ReconstructionHead, TangentHead, TokenEmbedding,
 };
 
 type TestResult = Result<(), Box<dyn Error>>;
@@ -292,6 +292,21 @@ fn class_head_with_cross_entropy() -> TestResult {
     let vars = with_inputs(randomize(&varmap, &mut rng), &[("embedding", &embedding)]);
     gradcheck("ClassHead + cross_entropy", &vars, || {
         cross_entropy(&head.forward(embedding.as_tensor())?, &labels)
+            .map_err(candle_core::Error::wrap)
+    })?;
+    Ok(())
+}
+
+#[test]
+fn tangent_head_with_cross_entropy() -> TestResult {
+    let (varmap, mut rng) = (VarMap::new(), Rng(9));
+    // A vocabulary of 4 channels: 10 pairs.
+    let head = TangentHead::new(4, 3, builder(&varmap).pp("heads.toy.tangent"))?;
+    let vectors = rng.var(&[B, eegadapt::encoder::n_pairs(4)], 1.0);
+    let labels = Tensor::new(&[1u32, 2], &Device::Cpu)?;
+    let vars = with_inputs(randomize(&varmap, &mut rng), &[("vectors", &vectors)]);
+    gradcheck("TangentHead + cross_entropy", &vars, || {
+        cross_entropy(&head.forward(vectors.as_tensor())?, &labels)
             .map_err(candle_core::Error::wrap)
     })?;
     Ok(())

@@ -82,8 +82,11 @@ fn trains_saves_loads_and_refuses_mismatches() {
             validation_accuracy: None,
             holdout: Vec::new(),
             training_seconds: 0.0,
+            heads: first.heads.clone(),
         },
         log: first.log.clone(),
+        spectrum_freqs: Vec::new(),
+        population_spectrum: Vec::new(),
         weights_sha256: String::new(),
     };
     pretrain::save(dir.path(), &first.model, &mut manifest).expect("save");

@@ -204,6 +204,18 @@ impl SubjectAlignment {
     }
 }
 
+/// The row's covariance in the tangent space at the identity, `logm(C)`, without re-centring:
+/// where the epoch lies before alignment (for diagnostics). `None` without a covariance.
+pub fn unaligned_tangent(row: &FeatureRow, channels: usize) -> Option<Vec<f32>> {
+    let cov = row.covariances.first()?;
+    if cov.len() != channels * channels {
+        return None;
+    }
+    let floor = max_diagonal(cov, channels) * RELATIVE_EIGEN_FLOOR;
+    let log = linalg::spd_function(cov, channels, floor, f64::ln);
+    Some(log.iter().map(|&v| v as f32).collect())
+}
+
 fn max_diagonal(m: &[f64], n: usize) -> f64 {
     (0..n)
         .map(|i| m[i * n + i])

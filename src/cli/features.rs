@@ -204,3 +204,20 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
     }
     Ok(())
 }
+
+/// Features of each file for `task` (in parallel), each result naming its file on error.
+pub(super) fn features_of(
+    files: &[PathBuf],
+    task: &Task,
+    config: &FeatureConfig,
+) -> Vec<anyhow::Result<eegadapt::features::FeatureSet>> {
+    files
+        .par_iter()
+        .map(|file| {
+            let sha = store::sha256_file(file)?;
+            let set = features_from_file(file, &sha, task, config)
+                .with_context(|| format!("{}", file.display()))?;
+            Ok(set)
+        })
+        .collect()
+}

@@ -1,7 +1,11 @@
 //! Argument parsing and dispatch to one module per command.
 
+mod bench;
+mod calibrate;
+mod demo;
 mod features;
 mod inspect;
+mod predict;
 mod pretrain;
 
 use std::process::ExitCode;
@@ -51,6 +55,31 @@ enum Command {
                       (.parquet from `eegadapt features`) are used as they are."
     )]
     Pretrain(pretrain::PretrainArgs),
+    /// Personalize an encoder to one subject from labelled calibration recordings.
+    #[command(
+        after_help = "Examples:\n  eegadapt calibrate --encoder encoder/ --task eegmmidb-lr --subject S001 \\\n      --calibration data/eegmmidb/S001/S001R04.edf --out subjects/S001\n  \
+                      eegadapt calibrate --encoder encoder/ --task eegmmidb-lr --subject P17 \\\n      --calibration p17_cal.edf --unlabeled p17_rest.edf --out subjects/P17\n\n\
+                      Alignment statistics come from the calibration and unlabelled recordings only. The\n\
+                      fine-tuning strategy is chosen by inner cross-validation on the calibration epochs."
+    )]
+    Calibrate(calibrate::CalibrateArgs),
+    /// Classify the epochs of new recordings with a subject model (and score them if labelled).
+    #[command(
+        after_help = "Examples:\n  eegadapt predict --model subjects/S001 data/eegmmidb/S001/S001R08.edf\n  \
+                      eegadapt predict --model subjects/S001 S001R08.edf S001R12.edf --json | jq .accuracy\n\n\
+                      A recording is refused when it lacks channels the model was calibrated with or its\n\
+                      sampling cannot give the model's spectra."
+    )]
+    Predict(predict::PredictArgs),
+    /// Run the eegmmidb-lr benchmark protocol (population, subject-only, personalized, k-shot).
+    #[command(
+        after_help = "Examples:\n  eegadapt bench eegmmidb-lr --data /data/eegmmidb\n  \
+                      eegadapt bench eegmmidb-lr --data /data/eegmmidb --folds 4 --json > bench.json"
+    )]
+    Bench(bench::BenchArgs),
+    /// Calibrate subject S001 of data/ with the shipped encoder and predict its runs 8 and 12.
+    #[command(after_help = "Example:\n  cargo run --release -- demo")]
+    Demo(demo::DemoArgs),
 }
 
 /// The worker-thread count (`--jobs`, else every core), applied to the thread pools that
@@ -75,6 +104,10 @@ pub fn run() -> anyhow::Result<ExitCode> {
         Command::Inspect(args) => inspect::run(&args),
         Command::Features(args) => features::run(&args),
         Command::Pretrain(args) => pretrain::run(&args),
+        Command::Calibrate(args) => calibrate::run(&args),
+        Command::Predict(args) => predict::run(&args),
+        Command::Bench(args) => bench::run(&args),
+        Command::Demo(args) => demo::run(&args),
     }
 }
 

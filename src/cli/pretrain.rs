@@ -67,7 +67,12 @@ pub fn run(args: &PretrainArgs) -> anyhow::Result<ExitCode> {
         .collect::<Result<_, _>>()?;
     let feature_config = FeatureConfig::default();
     let started = Instant::now();
-    let sets = load_features(args, &tasks, &feature_config)?;
+    let sets = load_features(
+        &args.data,
+        &tasks,
+        &feature_config,
+        &args.out.join("features"),
+    )?;
     eprintln!(
         "features: {} tables in {:.1} s",
         sets.len(),
@@ -113,7 +118,7 @@ pub fn run(args: &PretrainArgs) -> anyhow::Result<ExitCode> {
     if let Some(k) = args.evaluate_folds {
         cross_validate(&grouped, &training, k, &config)?;
     }
-    let (train_subjects, validation_subjects) = split_validation(&training, config.seed);
+    let (train_subjects, validation_subjects) = pretrain::split_validation(&training, config.seed);
     let t0 = Instant::now();
     let trained = fit(
         &grouped,
@@ -133,6 +138,13 @@ pub fn run(args: &PretrainArgs) -> anyhow::Result<ExitCode> {
         .iter()
         .filter(|r| r.phase == "supervised")
         .find(|r| r.pass == trained.best_pass);
+    let training_rows: Vec<&eegadapt::features::FeatureRow> = train_subjects
+        .iter()
+        .filter_map(|s| grouped.subjects.get(s))
+        .flat_map(|rows| rows.iter().map(|(_, r)| *r))
+        .collect();
+    let population_spectrum =
+        eegadapt::calibrate::diagnostics::mean_spectrum(&training_rows, grouped.layout.freqs);
     let mut manifest = EncoderManifest {
         format_version: pretrain::FORMAT_VERSION,
         crate_version: env!("CARGO_PKG_VERSION").to_string(),
@@ -152,8 +164,14 @@ pub fn run(args: &PretrainArgs) -> anyhow::Result<ExitCode> {
             validation_accuracy: best.and_then(|r| r.validation_accuracy),
             holdout,
             training_seconds,
+            heads: trained.heads.clone(),
         },
         log: trained.log.clone(),
+        spectrum_freqs: sets
+            .first()
+            .map(|(_, s)| s.meta.freqs.clone())
+            .unwrap_or_default(),
+        population_spectrum,
         weights_sha256: String::new(),
     };
     pretrain::save(&args.out, &trained.model, &mut manifest)?;
@@ -170,18 +188,6 @@ pub fn run(args: &PretrainArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Subjects for early stopping: a fifth (at least one), chosen by the seed.
-fn split_validation(subjects: &[String], seed: u64) -> (Vec<String>, Vec<String>) {
-    let mut order = subjects.to_vec();
-    pretrain::rng::Rng::new(seed ^ 0x5EED).shuffle(&mut order);
-    let n_val = (order.len() / 5).max(1);
-    let validation = order.split_off(order.len() - n_val);
-    order.sort();
-    let mut validation = validation;
-    validation.sort();
-    (order, validation)
-}
-
 fn fit(
     grouped: &Grouped,
     train: &[String],
@@ -189,8 +195,6 @@ fn fit(
     config: &PretrainConfig,
     label: &str,
 ) -> anyhow::Result<pretrain::Trained> {
-    let train_set = grouped.for_pretraining(train)?;
-    let validation_set = grouped.for_pretraining(validation)?;
     let bar = progress_bar(config.ssl_passes + config.supervised_passes);
     let mut on_pass = |row: &LogRow| {
         bar.inc(1);
@@ -199,7 +203,7 @@ fn fit(
             row.phase, row.pass, row.train_loss, row.validation_loss
         ));
     };
-    let trained = pretrain::train(&train_set, &validation_set, config, &mut on_pass)?;
+    let trained = pretrain::train_subjects(grouped, train, validation, config, &mut on_pass)?;
     bar.finish_and_clear();
     Ok(trained)
 }
@@ -221,7 +225,7 @@ fn cross_validate(
             .filter(|s| !test.contains(s))
             .cloned()
             .collect();
-        let (train, validation) = split_validation(&rest, config.seed);
+        let (train, validation) = pretrain::split_validation(&rest, config.seed);
         let trained = fit(
             grouped,
             &train,
@@ -331,17 +335,18 @@ fn write_log(dir: &Path, log: &[LogRow]) -> anyhow::Result<()> {
 }
 
 /// Feature tables for every task: read from .parquet inputs, or computed from EDF/BDF (cached
-/// under `<out>/features/<task>/`, reused when up to date).
-fn load_features(
-    args: &PretrainArgs,
+/// under `<cache_root>/<task>/`, reused when up to date).
+pub(super) fn load_features(
+    data: &[PathBuf],
     tasks: &[Task],
     config: &FeatureConfig,
+    cache_root: &Path,
 ) -> anyhow::Result<Vec<(usize, FeatureSet)>> {
-    let files = collect_inputs(&args.data)?;
+    let files = collect_inputs(data)?;
     let mut sets = Vec::new();
     for (t, task) in tasks.iter().enumerate() {
         let hash = config_hash(config, task);
-        let cache = args.out.join("features").join(&task.name);
+        let cache = cache_root.join(&task.name);
         std::fs::create_dir_all(&cache)
             .with_context(|| format!("{}: cannot create", cache.display()))?;
         let results: Vec<anyhow::Result<Option<FeatureSet>>> = files
@@ -379,9 +384,8 @@ fn load_features(
     if sets.is_empty() {
         bail!(
             "no recordings of tasks {:?} in {:?}",
-            args.tasks,
-            args.data
-                .iter()
+            tasks.iter().map(|t| &t.name).collect::<Vec<_>>(),
+            data.iter()
                 .map(|p| p.display().to_string())
                 .collect::<Vec<_>>()
         );

@@ -23,6 +23,13 @@ impl ClassHead {
     }
 }
 
+impl ClassHead {
+    /// The underlying linear layer (`weight` `[n_classes, d]`, `bias` `[n_classes]`).
+    pub fn linear(&self) -> &Linear {
+        &self.linear
+    }
+}
+
 impl Module for ClassHead {
     /// Embeddings `[B, d]` to logits `[B, n_classes]`.
     fn forward(&self, embedding: &Tensor) -> candle_core::Result<Tensor> {

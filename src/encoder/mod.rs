@@ -29,8 +29,9 @@
 //! | `covariance.fc2.weight`, `.fc2.bias` (only with `use_covariance`) | `[d, d]`, `[d]` |
 //! | `embedding_norm.weight`, `embedding_norm.bias` | `[d]`, `[d]` |
 //!
-//! Heads take the caller's prefix: [`ClassHead`] and [`ReconstructionHead`] are `weight`, `bias`
-//! under it (e.g. `heads.<task>.weight`, `reconstruction.weight`).
+//! Heads take the caller's prefix: [`ClassHead`], [`TangentHead`] and [`ReconstructionHead`] are
+//! `weight`, `bias` under it (e.g. `heads.<task>.weight`, `heads.<task>.tangent.weight`,
+//! `reconstruction.weight`).
 //!
 //! # Candle 0.11.1 pitfalls avoided
 //! `candle_nn::ops::softmax_last_dim` and `candle_nn::LayerNorm` (contiguous input) have no
@@ -49,6 +50,7 @@ mod model;
 pub mod ops;
 mod position_embedding;
 mod reconstruction_head;
+mod tangent_head;
 mod token_embedding;
 
 #[cfg(test)]
@@ -64,6 +66,7 @@ pub use loss::{cross_entropy, masked_reconstruction_loss};
 pub use model::{positions, Encoder, EncoderInput, EncoderOutput};
 pub use position_embedding::{PositionEmbedding, POSITION_SCALE};
 pub use reconstruction_head::ReconstructionHead;
+pub use tangent_head::{n_pairs, PairMap, TangentHead};
 pub use token_embedding::TokenEmbedding;
 
 use candle_nn::VarMap;

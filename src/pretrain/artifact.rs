@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use super::dataset::TaskInfo;
 use super::evaluate::SubjectScore;
 use super::model::PopulationModel;
+use super::tangent_fit::HeadChoice;
 use super::train::{LogRow, PretrainConfig};
 use super::PretrainError;
 use crate::atomic::write_atomically;
@@ -37,6 +38,9 @@ pub struct EncoderMetrics {
     pub holdout: Vec<SubjectScore>,
     /// Wall time of training, seconds.
     pub training_seconds: f64,
+    /// How each task's tangent head was fitted and weighted against the embedding head.
+    #[serde(default)]
+    pub heads: Vec<HeadChoice>,
 }
 
 /// `encoder.json`.
@@ -70,6 +74,13 @@ pub struct EncoderManifest {
     pub metrics: EncoderMetrics,
     /// Per-pass training log.
     pub log: Vec<LogRow>,
+    /// Frequencies of `population_spectrum`, Hz.
+    #[serde(default)]
+    pub spectrum_freqs: Vec<f64>,
+    /// Mean log10 PSD of the training subjects (over epochs and channels), per frequency: the
+    /// reference a subject's spectrum is plotted against.
+    #[serde(default)]
+    pub population_spectrum: Vec<f64>,
     /// SHA-256 of `model.safetensors`.
     pub weights_sha256: String,
 }
@@ -162,8 +173,12 @@ pub fn load(
             manifest.weights_sha256
         )));
     }
-    let mut model =
-        PopulationModel::build(VarMap::new(), &manifest.pretrain.encoder, &manifest.tasks)?;
+    let mut model = PopulationModel::build(
+        VarMap::new(),
+        &manifest.pretrain.encoder,
+        &manifest.tasks,
+        &manifest.channel_vocabulary,
+    )?;
     model.varmap.load(&weights)?;
     Ok((model, manifest))
 }

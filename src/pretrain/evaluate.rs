@@ -2,11 +2,10 @@
 //! subject's alignment comes from its calibration run (the task's first run; labels unused), and
 //! accuracy is measured on its other runs. Also with only the 19 channels of the 10-20 system.
 
-use candle_core::Module;
 use serde::{Deserialize, Serialize};
 
 use super::dataset::{samples, Grouped, Sample};
-use super::model::{make_batch, PopulationModel};
+use super::model::{make_batch, tangent_vectors, PopulationModel};
 use super::PretrainError;
 use crate::align::{select_channels, RowLayout};
 use crate::features::FeatureRow;
@@ -38,14 +37,13 @@ pub fn predict(
     task: usize,
 ) -> Result<Vec<usize>, PretrainError> {
     let keep: Vec<usize> = (0..channels.len()).collect();
-    let head = model
-        .heads
-        .get(task)
-        .ok_or_else(|| PretrainError::Mismatch(format!("no head for task {task}")))?;
+    let names: Vec<&str> = channels.iter().map(String::as_str).collect();
+    let map = model.pair_map(&names);
     let mut out = Vec::with_capacity(samples.len());
     for chunk in samples.chunks(256) {
         let batch = make_batch(chunk, layout, channels, &keep)?;
-        let logits = head.forward(&model.encode(&batch, false)?.embedding)?;
+        let tangent = tangent_vectors(chunk, channels.len(), &keep, &map)?;
+        let logits = model.logits(task, &model.encode(&batch, false)?.embedding, &tangent)?;
         out.extend(
             logits
                 .argmax(1)?

@@ -1,7 +1,7 @@
 //! The population model: the encoder, one class head per task, and the reconstruction head used
 //! for self-supervised pretraining, all in one `VarMap` with stable names.
 
-use candle_core::{DType, Device, Tensor};
+use candle_core::{DType, Device, Module, Tensor, Var};
 use candle_nn::{VarBuilder, VarMap};
 
 use super::dataset::{Sample, TaskInfo};
@@ -9,11 +9,16 @@ use super::rng::Rng;
 use super::PretrainError;
 use crate::align::RowLayout;
 use crate::encoder::{
-    positions, ClassHead, Encoder, EncoderConfig, EncoderInput, EncoderOutput, ReconstructionHead,
+    positions, ClassHead, Encoder, EncoderConfig, EncoderInput, EncoderOutput, PairMap,
+    ReconstructionHead, TangentHead,
 };
 
-/// Encoder plus heads. Weight names: `encoder.*` (see [`crate::encoder`]), `heads.<task>.*`,
-/// `reconstruction.*`.
+/// Encoder plus heads. Weight names: `encoder.*` (see [`crate::encoder`]), `heads.<task>.*`
+/// (class head on the embedding), `heads.<task>.tangent.*` (linear head on the tangent vector over
+/// the channel vocabulary), `heads.<task>.encoder_scale` (`[1]`, weight of the embedding head in
+/// the task's logits), `reconstruction.*`.
+///
+/// A task's logits are `tangent(t) + encoder_scale * head(embedding)`; see [`Self::logits`].
 pub struct PopulationModel {
     /// The weights.
     pub varmap: VarMap,
@@ -21,6 +26,12 @@ pub struct PopulationModel {
     pub encoder: Encoder,
     /// One head per task, in task order.
     pub heads: Vec<ClassHead>,
+    /// One tangent-space head per task, in task order.
+    pub tangent_heads: Vec<TangentHead>,
+    /// Per task, the `[1]` weight of the embedding head's logits.
+    pub encoder_scales: Vec<Tensor>,
+    /// Channels the tangent heads have weights for, in weight order.
+    pub vocabulary: Vec<String>,
     /// Predicts masked channels' features from their output tokens.
     pub reconstruction: ReconstructionHead,
     /// Tasks, in head order.
@@ -32,11 +43,19 @@ impl PopulationModel {
     pub fn new(
         config: &EncoderConfig,
         tasks: &[TaskInfo],
+        vocabulary: &[String],
         seed: u64,
     ) -> Result<Self, PretrainError> {
         let varmap = VarMap::new();
-        let model = Self::build(varmap, config, tasks)?;
+        let model = Self::build(varmap, config, tasks, vocabulary)?;
         reinitialize(&model.varmap, seed)?;
+        for scale in &model.encoder_scales {
+            set_tensor(
+                &model.varmap,
+                scale,
+                &Tensor::ones(1, DType::F32, &Device::Cpu)?,
+            )?;
+        }
         Ok(model)
     }
 
@@ -45,6 +64,7 @@ impl PopulationModel {
         varmap: VarMap,
         config: &EncoderConfig,
         tasks: &[TaskInfo],
+        vocabulary: &[String],
     ) -> Result<Self, PretrainError> {
         let vb = VarBuilder::from_varmap(&varmap, DType::F32, &Device::Cpu);
         let encoder = Encoder::new(config, vb.pp("encoder"))?;
@@ -52,21 +72,153 @@ impl PopulationModel {
             .iter()
             .map(|t| ClassHead::new(config.d_model, t.classes.len(), vb.pp("heads").pp(&t.name)))
             .collect::<Result<Vec<_>, _>>()?;
+        let tangent_heads = tasks
+            .iter()
+            .map(|t| {
+                let vb = vb.pp("heads").pp(&t.name).pp("tangent");
+                TangentHead::new(vocabulary.len(), t.classes.len(), vb)
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let encoder_scales = tasks
+            .iter()
+            .map(|t| {
+                let vb = vb.pp("heads").pp(&t.name);
+                vb.get_with_hints(1, "encoder_scale", candle_nn::Init::Const(1.0))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
         let reconstruction =
             ReconstructionHead::new(config.d_model, config.n_features, vb.pp("reconstruction"))?;
         Ok(PopulationModel {
             varmap,
             encoder,
             heads,
+            tangent_heads,
+            encoder_scales,
+            vocabulary: vocabulary.to_vec(),
             reconstruction,
             tasks: tasks.to_vec(),
         })
+    }
+
+    /// How the channels `names` map into the tangent heads' vocabulary.
+    pub fn pair_map(&self, names: &[&str]) -> PairMap {
+        let index: Vec<Option<usize>> = names
+            .iter()
+            .map(|n| self.vocabulary.iter().position(|v| v == n))
+            .collect();
+        PairMap::new(&index, self.vocabulary.len())
+    }
+
+    /// The task's logits `[B, K]` from an embedding `[B, d]` and tangent vectors `[B, P]`.
+    pub fn logits(
+        &self,
+        task: usize,
+        embedding: &Tensor,
+        tangent: &Tensor,
+    ) -> Result<Tensor, PretrainError> {
+        let missing = || PretrainError::Mismatch(format!("no head for task {task}"));
+        let head = self.heads.get(task).ok_or_else(missing)?;
+        let tangent_head = self.tangent_heads.get(task).ok_or_else(missing)?;
+        let scale = self.encoder_scales.get(task).ok_or_else(missing)?;
+        let from_embedding = head.forward(embedding)?.broadcast_mul(scale)?;
+        Ok((tangent_head.forward(tangent)? + from_embedding)?)
     }
 
     /// Runs the encoder on a batch.
     pub fn encode(&self, batch: &Batch, train: bool) -> Result<EncoderOutput, PretrainError> {
         Ok(self.encoder.forward_t(&batch.input, train)?)
     }
+
+    /// An independent copy (same architecture, copied weights), for fine-tuning.
+    pub fn duplicate(&self) -> Result<Self, PretrainError> {
+        let copy = Self::build(
+            VarMap::new(),
+            self.encoder.config(),
+            &self.tasks,
+            &self.vocabulary,
+        )?;
+        // Same architecture, so the sorted names pair up one to one.
+        for ((name, var), (copy_name, target)) in self.named_vars()?.iter().zip(copy.named_vars()?)
+        {
+            if *name == copy_name {
+                target.set(&var.as_tensor().copy()?)?;
+            }
+        }
+        Ok(copy)
+    }
+
+    /// Every weight with its name, sorted by name.
+    pub fn named_vars(&self) -> Result<Vec<(String, Var)>, PretrainError> {
+        let data = self
+            .varmap
+            .data()
+            .lock()
+            .map_err(|_| PretrainError::Mismatch("weights locked by a failed thread".into()))?;
+        let mut named: Vec<(String, Var)> =
+            data.iter().map(|(n, v)| (n.clone(), v.clone())).collect();
+        named.sort_by(|a, b| a.0.cmp(&b.0));
+        Ok(named)
+    }
+
+    /// Parameters of the encoder only (not the heads), for the encoder's optimiser.
+    pub fn encoder_vars(&self) -> Result<Vec<Var>, PretrainError> {
+        let data = self
+            .varmap
+            .data()
+            .lock()
+            .map_err(|_| PretrainError::Mismatch("weights locked by a failed thread".into()))?;
+        let mut named: Vec<(&String, &Var)> = data
+            .iter()
+            .filter(|(name, _)| !name.contains(".tangent.") && !name.ends_with("encoder_scale"))
+            .collect();
+        named.sort_by(|a, b| a.0.cmp(b.0));
+        Ok(named.into_iter().map(|(_, v)| v.clone()).collect())
+    }
+}
+
+/// Overwrites the variable of `varmap` whose tensor is `target` with `value`.
+pub fn set_tensor(varmap: &VarMap, target: &Tensor, value: &Tensor) -> Result<(), PretrainError> {
+    let data = varmap
+        .data()
+        .lock()
+        .map_err(|_| PretrainError::Mismatch("weights locked by a failed thread".into()))?;
+    let var = data
+        .values()
+        .find(|v| v.as_tensor().id() == target.id())
+        .ok_or_else(|| PretrainError::Mismatch("tensor is not a model weight".into()))?;
+    var.set(value)?;
+    Ok(())
+}
+
+/// Tangent vectors `[B, P]` of samples over the vocabulary (zeros when a sample has no
+/// covariance), keeping the channels `keep` of `channels`.
+pub fn tangent_vectors(
+    samples: &[&Sample],
+    channels: usize,
+    keep: &[usize],
+    map: &PairMap,
+) -> Result<Tensor, PretrainError> {
+    let mut out = Vec::with_capacity(samples.len() * map.len());
+    let k = keep.len();
+    let mut sub = vec![0f32; k * k];
+    for s in samples {
+        match &s.tangent {
+            Some(t) => {
+                for (a, &i) in keep.iter().enumerate() {
+                    for (b, &j) in keep.iter().enumerate() {
+                        sub[a * k + b] = t.get(i * channels + j).copied().unwrap_or(0.0);
+                    }
+                }
+                map.vectorize(&sub, &mut out);
+            }
+            None => out.resize(out.len() + map.len(), 0.0),
+        }
+    }
+    Ok(Tensor::from_vec(
+        out,
+        (samples.len(), map.len()),
+        &Device::Cpu,
+    )?)
 }
 
 /// A batch of samples as tensors, for a subset of channels.

@@ -1,6 +1,6 @@
 //! The training loop: masked-channel reconstruction on every epoch (labelled or not), then the
 //! task heads with the reconstruction loss kept as a regulariser, AdamW, early stopping on
-//! held-out subjects.
+//! held-out subjects; last, each task's tangent-space head (see [`super::fit_tangent_heads`]).
 
 use candle_core::{Device, Module, Tensor};
 use candle_nn::{AdamW, Optimizer, ParamsAdamW};
@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use super::dataset::{Dataset, Sample};
 use super::model::{make_batch, Batch, PopulationModel};
 use super::rng::Rng;
+use super::tangent_fit::{fit_tangent_heads, HeadChoice};
 use super::PretrainError;
 use crate::encoder::{cross_entropy, masked_reconstruction_loss, EncoderConfig};
 
@@ -85,6 +86,8 @@ pub struct Trained {
     pub log: Vec<LogRow>,
     /// Supervised pass whose weights were kept.
     pub best_pass: usize,
+    /// How each task's tangent head was fitted and weighted.
+    pub heads: Vec<HeadChoice>,
 }
 
 fn all_channels(dataset: &Dataset) -> Vec<usize> {
@@ -251,9 +254,9 @@ pub fn train(
     config: &PretrainConfig,
     on_pass: &mut dyn FnMut(&LogRow),
 ) -> Result<Trained, PretrainError> {
-    let model = PopulationModel::new(&config.encoder, &train.tasks, config.seed)?;
+    let model = PopulationModel::new(&config.encoder, &train.tasks, &train.channels, config.seed)?;
     let mut opt = AdamW::new(
-        model.varmap.all_vars(),
+        model.encoder_vars()?,
         ParamsAdamW {
             lr: config.learning_rate,
             weight_decay: config.weight_decay,
@@ -335,9 +338,11 @@ pub fn train(
         }
     }
     restore(&model, &best.2)?;
+    let heads = fit_tangent_heads(&model, train, validation)?;
     Ok(Trained {
         model,
         log,
         best_pass: best.1,
+        heads,
     })
 }

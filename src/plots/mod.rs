@@ -1,13 +1,43 @@
 //! Diagnostic plots (plotters), each written as SVG and PNG, with an embedded font so that they
 //! render identically on machines without system font libraries.
+//!
+//! Every chart is 800x500 and is written to `<stem>.svg` and `<stem>.png` through a temporary
+//! file that is renamed into place, so a reader never sees a half-written plot.
 
 use std::path::{Path, PathBuf};
 use std::sync::Once;
 
 use plotters::prelude::*;
 
-static FONT: &[u8] = include_bytes!("../assets/fonts/DejaVuSans.ttf");
+static FONT: &[u8] = include_bytes!("../../assets/fonts/DejaVuSans.ttf");
 static REGISTER: Once = Once::new();
+
+/// Pixel size of every chart.
+const SIZE: (u32, u32) = (800, 500);
+
+/// Writes `<$stem>.svg` and `<$stem>.png`, evaluating `$body` (a `Result<(), String>`) once per
+/// backend with `$root` bound to that backend's drawing area; evaluates to
+/// `Ok(vec![svg, png])` from the enclosing function.
+macro_rules! write_svg_png {
+    ($stem:expr, $root:ident => $body:expr) => {{
+        register_font();
+        let svg = $stem.with_extension("svg");
+        let png = $stem.with_extension("png");
+        write_plot(&svg, |p| {
+            let $root = SVGBackend::new(p, SIZE).into_drawing_area();
+            $body
+        })?;
+        write_plot(&png, |p| {
+            let $root = BitMapBackend::new(p, SIZE).into_drawing_area();
+            $body
+        })?;
+        Ok(vec![svg, png])
+    }};
+}
+
+mod charts;
+
+pub use charts::{bar_chart, heatmap, scatter_chart, scatter_panels};
 
 /// Why a plot cannot be drawn or written.
 #[derive(Debug, thiserror::Error)]
@@ -162,28 +192,7 @@ pub fn line_chart(
     y_label: &str,
     series: &[Series],
 ) -> Result<Vec<PathBuf>, PlotError> {
-    register_font();
-    let svg = stem.with_extension("svg");
-    let png = stem.with_extension("png");
-    write_plot(&svg, |p| {
-        draw(
-            SVGBackend::new(p, (800, 500)).into_drawing_area(),
-            title,
-            x_label,
-            y_label,
-            series,
-        )
-    })?;
-    write_plot(&png, |p| {
-        draw(
-            BitMapBackend::new(p, (800, 500)).into_drawing_area(),
-            title,
-            x_label,
-            y_label,
-            series,
-        )
-    })?;
-    Ok(vec![svg, png])
+    write_svg_png!(stem, root => draw(root, title, x_label, y_label, series))
 }
 
 #[cfg(test)]

@@ -1,0 +1,317 @@
+//! Subject calibration: the population model adapted to one person.
+//!
+//! 1. Alignment, without labels, from the subject's calibration and unlabelled epochs only:
+//!    feature standardization and covariance re-centring ([`SubjectAlignment`]).
+//! 2. Candidate fine-tuning strategies ([`Strategy`]): the population head as is, the head
+//!    re-fitted, the head and the encoder's last block, or every layer, each pulled toward the
+//!    pretrained weights (L2-SP).
+//! 3. Inner cross-validation on the labelled calibration epochs (stratified, chronological
+//!    folds) picks the strategy; it is then fitted on all of them.
+//!
+//! Nothing here ever sees the recordings the model will be scored on.
+
+mod artifact;
+pub mod diagnostics;
+pub mod folds;
+mod prepare;
+mod strategy;
+
+pub use artifact::{
+    load, read_manifest, save, CalibrationSize, EncoderReference, LoadedSubject, SubjectManifest,
+    FORMAT_VERSION, MANIFEST, WEIGHTS,
+};
+pub use prepare::Prepared;
+pub use strategy::{
+    frozen_head_input, head_input, population_head, Fitted, Strategy, ENCODER_STEPS,
+};
+
+use candle_core::Tensor;
+use serde::{Deserialize, Serialize};
+
+use crate::align::{RowLayout, SubjectAlignment};
+use crate::features::FeatureRow;
+use crate::pretrain::logistic;
+use crate::pretrain::PopulationModel;
+
+/// Why calibration, saving or loading a subject model failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CalibrateError {
+    /// Not enough epochs.
+    #[error("{0}")]
+    NoEpochs(String),
+    /// The model cannot serve these inputs.
+    #[error("{0}")]
+    Refused(String),
+    /// A file-system error.
+    #[error("{}: {action}: {source}", path.display())]
+    Io {
+        /// The file.
+        path: std::path::PathBuf,
+        /// What was being done.
+        action: &'static str,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The manifest cannot be parsed or written.
+    #[error("{}: invalid subject manifest: {reason}", path.display())]
+    Manifest {
+        /// The file.
+        path: std::path::PathBuf,
+        /// Why.
+        reason: String,
+    },
+    /// Alignment failed.
+    #[error(transparent)]
+    Align(#[from] crate::align::AlignError),
+    /// The population model failed.
+    #[error(transparent)]
+    Pretrain(#[from] crate::pretrain::PretrainError),
+    /// The encoder failed.
+    #[error(transparent)]
+    Encoder(#[from] crate::encoder::EncoderError),
+    /// A tensor operation failed.
+    #[error(transparent)]
+    Candle(#[from] candle_core::Error),
+    /// Hashing a file failed.
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+}
+
+/// Settings of a calibration.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CalibrateOptions {
+    /// Strategies to choose from, simplest first (ties go to the earlier).
+    pub candidates: Vec<Strategy>,
+    /// Most inner cross-validation folds (fewer when a class has fewer epochs).
+    pub max_folds: usize,
+}
+
+impl Default for CalibrateOptions {
+    fn default() -> Self {
+        CalibrateOptions {
+            candidates: Strategy::default_candidates(),
+            max_folds: 3,
+        }
+    }
+}
+
+/// One subject's calibration data.
+#[derive(Debug, Clone)]
+pub struct CalibrationInput<'a> {
+    /// Index of the task among the encoder's heads.
+    pub task: usize,
+    /// Channel names of the rows, in row order.
+    pub channels: Vec<String>,
+    /// Layout of the rows.
+    pub layout: RowLayout,
+    /// Labelled calibration epochs, in recording order.
+    pub labelled: Vec<&'a FeatureRow>,
+    /// Further epochs of the subject without labels (used only for alignment).
+    pub unlabeled: Vec<&'a FeatureRow>,
+}
+
+/// Inner cross-validation result of one candidate.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CandidateScore {
+    /// The candidate.
+    pub strategy: Strategy,
+    /// Accuracy over all held-out folds' epochs.
+    pub accuracy: f64,
+    /// Mean held-out cross-entropy.
+    pub loss: f64,
+}
+
+/// A calibrated subject model, in memory.
+pub struct Calibrated {
+    /// The subject's alignment statistics.
+    pub alignment: SubjectAlignment,
+    /// Channels, in row order.
+    pub channels: Vec<String>,
+    /// Row layout.
+    pub layout: RowLayout,
+    /// Task index among the encoder's heads.
+    pub task: usize,
+    /// The chosen strategy.
+    pub strategy: Strategy,
+    /// The fitted head (and encoder copy, when tuned).
+    pub fitted: Fitted,
+    /// Every candidate's inner cross-validation score.
+    pub inner_cv: Vec<CandidateScore>,
+    /// Inner cross-validation folds used (0: too few epochs, default strategy taken).
+    pub folds: usize,
+    /// Confusion counts of the chosen strategy over the inner folds, `[true][predicted]`.
+    pub confusion: Vec<Vec<usize>>,
+    /// Labelled epochs per class.
+    pub per_class: Vec<usize>,
+    /// Unlabelled epochs used for alignment.
+    pub unlabeled_epochs: usize,
+}
+
+impl Calibrated {
+    /// Class probabilities `[N][K]` of epochs with the calibration's channel layout.
+    pub fn probabilities(
+        &self,
+        population: &PopulationModel,
+        rows: &[&FeatureRow],
+    ) -> Result<Vec<Vec<f64>>, CalibrateError> {
+        let mut out = Vec::with_capacity(rows.len());
+        for chunk in rows.chunks(256) {
+            let data = Prepared::new(
+                self.fitted.model.as_ref().unwrap_or(population),
+                &self.alignment,
+                chunk,
+                &self.channels,
+                self.layout,
+            )?;
+            let logits = self.fitted.logits(population, &data)?;
+            let probabilities = crate::encoder::ops::softmax_last_dim(&logits)?;
+            let rows: Vec<Vec<f32>> = probabilities.to_vec2()?;
+            out.extend(
+                rows.into_iter()
+                    .map(|r| r.into_iter().map(f64::from).collect()),
+            );
+        }
+        Ok(out)
+    }
+}
+
+/// Calibrates `population` to a subject: alignment, inner cross-validation over the candidate
+/// strategies, final fit of the chosen one on every labelled epoch.
+pub fn calibrate(
+    population: &PopulationModel,
+    input: &CalibrationInput,
+    options: &CalibrateOptions,
+) -> Result<Calibrated, CalibrateError> {
+    let n_classes = population
+        .tasks
+        .get(input.task)
+        .map(|t| t.classes.len())
+        .ok_or_else(|| CalibrateError::Refused(format!("no head for task {}", input.task)))?;
+    let labels: Vec<usize> = input.labelled.iter().filter_map(|r| r.label).collect();
+    if labels.len() != input.labelled.len() || labels.is_empty() {
+        return Err(CalibrateError::NoEpochs(
+            "calibration needs labelled epochs (the recordings carry none of the task's events)"
+                .into(),
+        ));
+    }
+    let mut fit_rows: Vec<&FeatureRow> = input.labelled.clone();
+    fit_rows.extend(input.unlabeled.iter().copied());
+    let alignment = SubjectAlignment::fit("calibration", &fit_rows, input.layout)?;
+    let data = Prepared::new(
+        population,
+        &alignment,
+        &input.labelled,
+        &input.channels,
+        input.layout,
+    )?;
+    let prior = population_head(population, input.task)?;
+    let frozen = frozen_head_input(population, &data)?;
+    let folds = folds::stratified_folds(&labels, n_classes, options.max_folds);
+    let mut inner_cv = Vec::new();
+    let mut confusions = Vec::new();
+    if !folds.is_empty() {
+        for &candidate in &options.candidates {
+            let (score, confusion) = cross_validate(
+                candidate, population, &prior, &data, &frozen, &folds, n_classes,
+            )?;
+            inner_cv.push(score);
+            confusions.push(confusion);
+        }
+    }
+    let best = inner_cv
+        .iter()
+        .enumerate()
+        .fold(
+            None::<(usize, &CandidateScore)>,
+            |best, (i, s)| match best {
+                Some((_, b)) if b.accuracy >= s.accuracy => best,
+                _ => Some((i, s)),
+            },
+        )
+        .map(|(i, _)| i);
+    let (strategy, confusion) = match best {
+        Some(i) => (inner_cv[i].strategy, confusions[i].clone()),
+        None => (
+            fallback(&options.candidates),
+            vec![vec![0; n_classes]; n_classes],
+        ),
+    };
+    let fitted = strategy::fit(strategy, population, &prior, &data, &frozen)?;
+    let per_class = (0..n_classes)
+        .map(|c| labels.iter().filter(|&&l| l == c).count())
+        .collect();
+    Ok(Calibrated {
+        alignment,
+        channels: input.channels.clone(),
+        layout: input.layout,
+        task: input.task,
+        strategy,
+        fitted,
+        inner_cv,
+        folds: folds.len(),
+        confusion,
+        per_class,
+        unlabeled_epochs: input.unlabeled.len(),
+    })
+}
+
+/// Without folds to compare on: the most regularised head re-fit, else the population head.
+fn fallback(candidates: &[Strategy]) -> Strategy {
+    candidates
+        .iter()
+        .copied()
+        .find(|s| matches!(s, Strategy::Head { .. }))
+        .unwrap_or(Strategy::Population)
+}
+
+fn cross_validate(
+    candidate: Strategy,
+    population: &PopulationModel,
+    prior: &logistic::Linear,
+    data: &Prepared,
+    frozen: &Tensor,
+    folds: &[Vec<usize>],
+    n_classes: usize,
+) -> Result<(CandidateScore, Vec<Vec<usize>>), CalibrateError> {
+    let mut confusion = vec![vec![0usize; n_classes]; n_classes];
+    let (mut loss_sum, mut n) = (0.0, 0usize);
+    for held_out in folds {
+        let train_idx = folds::complement(data.len(), held_out);
+        let train = data.select(&train_idx)?;
+        let val = data.select(held_out)?;
+        let index = |ids: &[usize]| -> Result<Tensor, CalibrateError> {
+            let ids: Vec<u32> = ids.iter().map(|&i| i as u32).collect();
+            let len = ids.len();
+            Ok(frozen.index_select(&Tensor::from_vec(ids, len, frozen.device())?, 0)?)
+        };
+        let fitted = strategy::fit(candidate, population, prior, &train, &index(&train_idx)?)?;
+        let logits = if candidate.tunes_encoder() {
+            fitted.logits(population, &val)?
+        } else {
+            fitted.head.logits(&index(held_out)?)?
+        };
+        let labels = val.label_tensor()?;
+        let (loss, _) = logistic::score(&logits, &labels)?;
+        loss_sum += loss * held_out.len() as f64;
+        n += held_out.len();
+        let predicted: Vec<u32> = logits.argmax(1)?.to_vec1()?;
+        for (p, t) in predicted.iter().zip(labels.to_vec1::<u32>()?) {
+            if let Some(cell) = confusion
+                .get_mut(t as usize)
+                .and_then(|row| row.get_mut(*p as usize))
+            {
+                *cell += 1;
+            }
+        }
+    }
+    let correct: usize = (0..n_classes).map(|c| confusion[c][c]).sum();
+    Ok((
+        CandidateScore {
+            strategy: candidate,
+            accuracy: correct as f64 / n.max(1) as f64,
+            loss: loss_sum / n.max(1) as f64,
+        },
+        confusion,
+    ))
+}

@@ -1,0 +1,248 @@
+//! Fine-tuning strategies: what a subject's calibration epochs may change, and how far.
+
+use candle_core::{Tensor, Var};
+use candle_nn::{AdamW, Optimizer, ParamsAdamW};
+use serde::{Deserialize, Serialize};
+
+use super::prepare::Prepared;
+use super::CalibrateError;
+use crate::encoder::cross_entropy;
+use crate::pretrain::logistic::{self, Linear};
+use crate::pretrain::PopulationModel;
+
+/// Full-batch Adam steps when encoder layers are fine-tuned (each step runs the encoder).
+pub const ENCODER_STEPS: usize = 10;
+/// Adam learning rate when encoder layers are fine-tuned.
+const ENCODER_LEARNING_RATE: f64 = 3e-3;
+
+/// How a subject model departs from the population model. Every penalty is an L2 pull toward the
+/// pretrained weights (L2-SP), on the scale of the mean per-epoch cross-entropy.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Strategy {
+    /// The population model as is (only the unsupervised alignment is the subject's).
+    Population,
+    /// The task head (tangent and embedding parts) re-fitted.
+    Head {
+        /// L2-SP strength.
+        penalty: f64,
+    },
+    /// The head and the encoder's last block (and its output norms) fine-tuned.
+    HeadLastBlock {
+        /// L2-SP strength.
+        penalty: f64,
+    },
+    /// The head and every encoder layer fine-tuned.
+    AllLayers {
+        /// L2-SP strength.
+        penalty: f64,
+    },
+}
+
+impl std::fmt::Display for Strategy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Strategy::Population => write!(f, "population"),
+            Strategy::Head { penalty } => write!(f, "head (L2-SP {penalty})"),
+            Strategy::HeadLastBlock { penalty } => write!(f, "head + last block (L2-SP {penalty})"),
+            Strategy::AllLayers { penalty } => write!(f, "all layers (L2-SP {penalty})"),
+        }
+    }
+}
+
+impl Strategy {
+    /// The candidates inner cross-validation chooses from by default, simplest first (ties go
+    /// to the earlier one).
+    pub fn default_candidates() -> Vec<Strategy> {
+        vec![
+            Strategy::Population,
+            Strategy::Head { penalty: 10.0 },
+            Strategy::Head { penalty: 1.0 },
+            Strategy::Head { penalty: 0.1 },
+            Strategy::HeadLastBlock { penalty: 1.0 },
+            Strategy::AllLayers { penalty: 1.0 },
+        ]
+    }
+
+    /// Whether encoder weights change (and so must be saved with the subject model).
+    pub fn tunes_encoder(&self) -> bool {
+        matches!(
+            self,
+            Strategy::HeadLastBlock { .. } | Strategy::AllLayers { .. }
+        )
+    }
+
+    /// Whether the encoder weight `name` is trained under this strategy.
+    pub(crate) fn trains(&self, name: &str, n_layers: usize) -> bool {
+        match self {
+            Strategy::Population | Strategy::Head { .. } => false,
+            Strategy::AllLayers { .. } => name.starts_with("encoder."),
+            Strategy::HeadLastBlock { .. } => {
+                let last = format!("encoder.layers.{}.", n_layers.saturating_sub(1));
+                name.starts_with(&last)
+                    || name.starts_with("encoder.norm.")
+                    || name.starts_with("encoder.embedding_norm.")
+            }
+        }
+    }
+}
+
+/// The population's task head as one linear map on `[tangent | embedding]`.
+pub fn population_head(model: &PopulationModel, task: usize) -> Result<Linear, CalibrateError> {
+    let missing = || CalibrateError::Refused(format!("the encoder has no head for task {task}"));
+    let head = model.heads.get(task).ok_or_else(missing)?;
+    let tangent = model.tangent_heads.get(task).ok_or_else(missing)?;
+    let scale = model.encoder_scales.get(task).ok_or_else(missing)?;
+    let embedding_weight = head_weight(head)?.broadcast_mul(scale)?;
+    let weight = Tensor::cat(&[tangent.weight(), &embedding_weight], 1)?;
+    let zeros = |t: &Tensor| t.zeros_like();
+    let tangent_bias = match tangent.bias() {
+        Some(b) => b.clone(),
+        None => zeros(&tangent.weight().narrow(1, 0, 1)?.squeeze(1)?)?,
+    };
+    let embedding_bias = head_bias(head)?.broadcast_mul(scale)?;
+    Ok(Linear {
+        weight: weight.detach(),
+        bias: (tangent_bias + embedding_bias)?.detach(),
+    })
+}
+
+fn head_weight(head: &crate::encoder::ClassHead) -> Result<Tensor, CalibrateError> {
+    Ok(head.linear().weight().clone())
+}
+
+fn head_bias(head: &crate::encoder::ClassHead) -> Result<Tensor, CalibrateError> {
+    let w = head.linear().weight();
+    Ok(match head.linear().bias() {
+        Some(b) => b.clone(),
+        None => w.narrow(1, 0, 1)?.squeeze(1)?.zeros_like()?,
+    })
+}
+
+/// `[tangent | embedding]` of prepared epochs under `model`.
+pub fn head_input(model: &PopulationModel, data: &Prepared) -> Result<Tensor, CalibrateError> {
+    let embedding = model.encode(&data.batch, false)?.embedding;
+    Ok(Tensor::cat(&[&data.tangent, &embedding], 1)?)
+}
+
+/// [`head_input`] without the encoder's graph: for fits that leave the encoder frozen.
+pub fn frozen_head_input(
+    model: &PopulationModel,
+    data: &Prepared,
+) -> Result<Tensor, CalibrateError> {
+    Ok(head_input(model, data)?.detach())
+}
+
+/// A fitted strategy: the subject's head, and the fine-tuned encoder when the strategy tunes one.
+pub struct Fitted {
+    /// The head on `[tangent | embedding]`.
+    pub head: Linear,
+    /// The fine-tuned copy of the population model (`None`: the population encoder as is).
+    pub model: Option<PopulationModel>,
+    /// Training loss per step.
+    pub curve: Vec<f64>,
+}
+
+impl Fitted {
+    /// Class logits `[N, K]` of prepared epochs.
+    pub fn logits(
+        &self,
+        population: &PopulationModel,
+        data: &Prepared,
+    ) -> Result<Tensor, CalibrateError> {
+        let model = self.model.as_ref().unwrap_or(population);
+        Ok(self.head.logits(&head_input(model, data)?)?)
+    }
+}
+
+/// Fits `strategy` on labelled epochs. `frozen_input` is `[tangent | embedding]` of `train` under
+/// the population encoder (shared by every head-only fit of a cross-validation).
+pub fn fit(
+    strategy: Strategy,
+    population: &PopulationModel,
+    prior: &Linear,
+    train: &Prepared,
+    frozen_input: &Tensor,
+) -> Result<Fitted, CalibrateError> {
+    let labels = train.label_tensor()?;
+    match strategy {
+        Strategy::Population => Ok(Fitted {
+            head: prior.clone(),
+            model: None,
+            curve: Vec::new(),
+        }),
+        Strategy::Head { penalty } => {
+            let (head, curve) = logistic::fit_traced(
+                frozen_input,
+                &labels,
+                None,
+                prior,
+                Some(prior),
+                penalty,
+                logistic::STEPS,
+            )?;
+            Ok(Fitted {
+                head,
+                model: None,
+                curve,
+            })
+        }
+        Strategy::HeadLastBlock { penalty } | Strategy::AllLayers { penalty } => {
+            fit_encoder(strategy, penalty, population, prior, train, &labels)
+        }
+    }
+}
+
+fn fit_encoder(
+    strategy: Strategy,
+    penalty: f64,
+    population: &PopulationModel,
+    prior: &Linear,
+    train: &Prepared,
+    labels: &Tensor,
+) -> Result<Fitted, CalibrateError> {
+    let model = population.duplicate()?;
+    let n_layers = model.encoder.config().n_layers;
+    let mut trained: Vec<(Var, Tensor)> = Vec::new();
+    for (name, var) in model.named_vars()? {
+        if strategy.trains(&name, n_layers) {
+            let anchor = var.as_tensor().copy()?;
+            trained.push((var, anchor));
+        }
+    }
+    let weight = Var::from_tensor(&prior.weight.copy()?)?;
+    let bias = Var::from_tensor(&prior.bias.copy()?)?;
+    let mut vars: Vec<Var> = trained.iter().map(|(v, _)| v.clone()).collect();
+    vars.push(weight.clone());
+    vars.push(bias.clone());
+    let mut opt = AdamW::new(
+        vars,
+        ParamsAdamW {
+            lr: ENCODER_LEARNING_RATE,
+            weight_decay: 0.0,
+            ..Default::default()
+        },
+    )?;
+    let mut curve = Vec::with_capacity(ENCODER_STEPS);
+    for _ in 0..ENCODER_STEPS {
+        let x = head_input(&model, train)?;
+        let logits = x
+            .matmul(&weight.as_tensor().t()?)?
+            .broadcast_add(bias.as_tensor())?;
+        let mut pull = (weight.as_tensor() - &prior.weight)?.sqr()?.sum_all()?;
+        for (var, anchor) in &trained {
+            pull = (pull + (var.as_tensor() - anchor)?.sqr()?.sum_all()?)?;
+        }
+        let ce = cross_entropy(&logits, labels)?;
+        curve.push(ce.to_scalar::<f32>()? as f64);
+        opt.backward_step(&(ce + (pull * (penalty / 2.0))?)?)?;
+    }
+    Ok(Fitted {
+        head: Linear {
+            weight: weight.as_tensor().copy()?,
+            bias: bias.as_tensor().copy()?,
+        },
+        model: Some(model),
+        curve,
+    })
+}

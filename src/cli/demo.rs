@@ -1,0 +1,97 @@
+//! `eegadapt demo`: the everyday job on the data shipped in `data/`: calibrate one subject on
+//! run 4 with the shipped encoder, predict its runs 8 and 12, print what was measured.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Instant;
+
+use anyhow::{bail, Context};
+use clap::Args;
+use eegadapt::calibrate;
+
+use super::calibrate::{calibrate_files, print_summary};
+use super::predict::predict_files;
+
+/// Arguments of `demo`.
+#[derive(Args)]
+pub struct DemoArgs {
+    /// The project's data folder (default: ./data, else the one beside the sources).
+    #[arg(long)]
+    data: Option<PathBuf>,
+    /// Where to write the subject model.
+    #[arg(long, default_value = "demo-output")]
+    out: PathBuf,
+    /// Worker threads.
+    #[arg(long)]
+    jobs: Option<usize>,
+}
+
+fn data_dir(given: Option<&Path>) -> PathBuf {
+    if let Some(d) = given {
+        return d.to_path_buf();
+    }
+    let local = PathBuf::from("data");
+    if local.join("encoder").is_dir() {
+        local
+    } else {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("data")
+    }
+}
+
+/// Runs the command.
+pub fn run(args: &DemoArgs) -> anyhow::Result<ExitCode> {
+    let jobs = super::limit_threads(args.jobs);
+    let _ = rayon::ThreadPoolBuilder::new()
+        .num_threads(jobs)
+        .build_global();
+    let started = Instant::now();
+    let data = data_dir(args.data.as_deref());
+    let encoder = data.join("encoder");
+    let recordings = data.join("eegmmidb").join("S001");
+    let run = |n: u32| recordings.join(format!("S001R{n:02}.edf"));
+    for path in [encoder.join("encoder.json"), run(4), run(8), run(12)] {
+        if !path.exists() {
+            bail!(
+                "{}: missing; the demo needs the project's data/ folder",
+                path.display()
+            );
+        }
+    }
+    println!(
+        "demo: encoder {} (pretrained on EEGMMIDB S002-S012, see data/encoder/RECIPE.md)",
+        encoder.display()
+    );
+    println!("calibrating subject S001 on run 4 (imagined left vs right fist) ...");
+    let subject_dir = args.out.join("S001");
+    let summary = calibrate_files(
+        &encoder,
+        "eegmmidb-lr",
+        "S001",
+        &[run(4)],
+        &[],
+        &subject_dir,
+    )?;
+    print_summary(&summary, &subject_dir);
+    println!("predicting runs 8 and 12 ...");
+    let loaded = calibrate::load(&subject_dir, Some(&encoder))?;
+    let report = predict_files(&loaded, &[run(8), run(12)])?;
+    let accuracy = report.accuracy.context("runs 8 and 12 carry no labels")?;
+    println!(
+        "S001 runs 8 + 12: {} epochs, accuracy {:.3}, balanced accuracy {:.3}, Cohen's kappa {:.3}",
+        report.n_epochs,
+        accuracy,
+        report.balanced_accuracy.unwrap_or(f64::NAN),
+        report.kappa.unwrap_or(f64::NAN)
+    );
+    println!(
+        "artifacts: {} (model.safetensors, subject.json), plots in {}; {:.1} s in all",
+        subject_dir.display(),
+        subject_dir.join("plots").display(),
+        started.elapsed().as_secs_f64()
+    );
+    println!(
+        "next: eegadapt predict --model {} FILE.edf --json",
+        subject_dir.display()
+    );
+    Ok(ExitCode::SUCCESS)
+}
