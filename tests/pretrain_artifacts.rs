@@ -87,6 +87,7 @@ fn trains_saves_loads_and_refuses_mismatches() {
         log: first.log.clone(),
         spectrum_freqs: Vec::new(),
         population_spectrum: Vec::new(),
+        reference_sha256: None,
         weights_sha256: String::new(),
     };
     pretrain::save(dir.path(), &first.model, &mut manifest).expect("save");

@@ -97,6 +97,7 @@ pub fn write_plots(
 fn short_name(s: &Strategy) -> String {
     match s {
         Strategy::Population => "population".into(),
+        Strategy::Pooled { subject_weight } => format!("pooled x{subject_weight}"),
         Strategy::Head { penalty } => format!("head {penalty}"),
         Strategy::HeadLastBlock { penalty } => format!("last block {penalty}"),
         Strategy::AllLayers { penalty } => format!("all {penalty}"),

@@ -213,7 +213,7 @@ pub fn calibrate(
     if !folds.is_empty() {
         for &candidate in &options.candidates {
             let (score, confusion) = cross_validate(
-                candidate, population, &prior, &data, &frozen, &folds, n_classes,
+                candidate, population, input.task, &prior, &data, &frozen, &folds, n_classes,
             )?;
             inner_cv.push(score);
             confusions.push(confusion);
@@ -237,7 +237,7 @@ pub fn calibrate(
             vec![vec![0; n_classes]; n_classes],
         ),
     };
-    let fitted = strategy::fit(strategy, population, &prior, &data, &frozen)?;
+    let fitted = strategy::fit(strategy, population, input.task, &prior, &data, &frozen)?;
     let per_class = (0..n_classes)
         .map(|c| labels.iter().filter(|&&l| l == c).count())
         .collect();
@@ -256,18 +256,20 @@ pub fn calibrate(
     })
 }
 
-/// Without folds to compare on: the most regularised head re-fit, else the population head.
+/// Without folds to compare on: the first candidate that needs no encoder fine-tuning.
 fn fallback(candidates: &[Strategy]) -> Strategy {
     candidates
         .iter()
         .copied()
-        .find(|s| matches!(s, Strategy::Head { .. }))
+        .find(|s| !s.tunes_encoder())
         .unwrap_or(Strategy::Population)
 }
 
+#[allow(clippy::too_many_arguments)]
 fn cross_validate(
     candidate: Strategy,
     population: &PopulationModel,
+    task: usize,
     prior: &logistic::Linear,
     data: &Prepared,
     frozen: &Tensor,
@@ -285,7 +287,14 @@ fn cross_validate(
             let len = ids.len();
             Ok(frozen.index_select(&Tensor::from_vec(ids, len, frozen.device())?, 0)?)
         };
-        let fitted = strategy::fit(candidate, population, prior, &train, &index(&train_idx)?)?;
+        let fitted = strategy::fit(
+            candidate,
+            population,
+            task,
+            prior,
+            &train,
+            &index(&train_idx)?,
+        )?;
         let logits = if candidate.tunes_encoder() {
             fitted.logits(population, &val)?
         } else {

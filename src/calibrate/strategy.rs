@@ -22,6 +22,13 @@ const ENCODER_LEARNING_RATE: f64 = 3e-3;
 pub enum Strategy {
     /// The population model as is (only the unsupervised alignment is the subject's).
     Population,
+    /// The tangent-space head re-fitted on the encoder's population reference epochs together
+    /// with the subject's, each subject epoch counting `subject_weight` times (the embedding
+    /// head is dropped: its population logits are over-fitted to the training subjects).
+    Pooled {
+        /// Weight of each subject epoch relative to a population epoch.
+        subject_weight: f64,
+    },
     /// The task head (tangent and embedding parts) re-fitted.
     Head {
         /// L2-SP strength.
@@ -43,6 +50,9 @@ impl std::fmt::Display for Strategy {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Strategy::Population => write!(f, "population"),
+            Strategy::Pooled { subject_weight } => {
+                write!(f, "pooled (subject x{subject_weight})")
+            }
             Strategy::Head { penalty } => write!(f, "head (L2-SP {penalty})"),
             Strategy::HeadLastBlock { penalty } => write!(f, "head + last block (L2-SP {penalty})"),
             Strategy::AllLayers { penalty } => write!(f, "all layers (L2-SP {penalty})"),
@@ -51,10 +61,16 @@ impl std::fmt::Display for Strategy {
 }
 
 impl Strategy {
-    /// The candidates inner cross-validation chooses from by default, simplest first (ties go
-    /// to the earlier one).
+    /// The candidates inner cross-validation chooses from by default, in order of preference
+    /// (ties go to the earlier one): the pooled re-fit first, since it uses the most data.
     pub fn default_candidates() -> Vec<Strategy> {
         vec![
+            Strategy::Pooled {
+                subject_weight: 5.0,
+            },
+            Strategy::Pooled {
+                subject_weight: 20.0,
+            },
             Strategy::Population,
             Strategy::Head { penalty: 10.0 },
             Strategy::Head { penalty: 1.0 },
@@ -75,7 +91,7 @@ impl Strategy {
     /// Whether the encoder weight `name` is trained under this strategy.
     pub(crate) fn trains(&self, name: &str, n_layers: usize) -> bool {
         match self {
-            Strategy::Population | Strategy::Head { .. } => false,
+            Strategy::Population | Strategy::Pooled { .. } | Strategy::Head { .. } => false,
             Strategy::AllLayers { .. } => name.starts_with("encoder."),
             Strategy::HeadLastBlock { .. } => {
                 let last = format!("encoder.layers.{}.", n_layers.saturating_sub(1));
@@ -160,12 +176,16 @@ impl Fitted {
 pub fn fit(
     strategy: Strategy,
     population: &PopulationModel,
+    task: usize,
     prior: &Linear,
     train: &Prepared,
     frozen_input: &Tensor,
 ) -> Result<Fitted, CalibrateError> {
     let labels = train.label_tensor()?;
     match strategy {
+        Strategy::Pooled { subject_weight } => {
+            fit_pooled(population, task, subject_weight, prior, train, &labels)
+        }
         Strategy::Population => Ok(Fitted {
             head: prior.clone(),
             model: None,
@@ -191,6 +211,66 @@ pub fn fit(
             fit_encoder(strategy, penalty, population, prior, train, &labels)
         }
     }
+}
+
+/// Adam steps of a pooled re-fit (it starts from the population head, already near the optimum).
+const POOLED_STEPS: usize = 60;
+
+fn fit_pooled(
+    population: &PopulationModel,
+    task: usize,
+    subject_weight: f64,
+    prior: &Linear,
+    train: &Prepared,
+    labels: &Tensor,
+) -> Result<Fitted, CalibrateError> {
+    let reference = population
+        .references
+        .get(task)
+        .and_then(Option::as_ref)
+        .ok_or_else(|| {
+            CalibrateError::Refused(
+                "the encoder carries no population reference epochs (retrain it with this version)"
+                    .into(),
+            )
+        })?;
+    let head = population
+        .tangent_heads
+        .get(task)
+        .ok_or_else(|| CalibrateError::Refused(format!("no tangent head for task {task}")))?;
+    let x = Tensor::cat(&[&reference.tangent, &train.tangent], 0)?;
+    let y = Tensor::cat(&[&reference.labels, labels], 0)?;
+    let n_ref = reference.tangent.dim(0)?;
+    let mut w = vec![1f32; n_ref];
+    w.extend(std::iter::repeat_n(subject_weight as f32, train.len()));
+    let weights = Tensor::from_vec(w, n_ref + train.len(), x.device())?;
+    let start = Linear {
+        weight: head.weight().detach(),
+        bias: match head.bias() {
+            Some(b) => b.detach(),
+            None => prior.bias.zeros_like()?,
+        },
+    };
+    let (fitted, curve) = logistic::fit_traced(
+        &x,
+        &y,
+        Some(&weights),
+        &start,
+        None,
+        reference.penalty,
+        POOLED_STEPS,
+    )?;
+    let (k, p_all) = prior.weight.dims2()?;
+    let embedding_width = p_all - fitted.weight.dim(1)?;
+    let zeros = Tensor::zeros((k, embedding_width), fitted.weight.dtype(), x.device())?;
+    Ok(Fitted {
+        head: Linear {
+            weight: Tensor::cat(&[&fitted.weight, &zeros], 1)?,
+            bias: fitted.bias,
+        },
+        model: None,
+        curve,
+    })
 }
 
 fn fit_encoder(

@@ -172,6 +172,7 @@ pub fn run(args: &PretrainArgs) -> anyhow::Result<ExitCode> {
             .map(|(_, s)| s.meta.freqs.clone())
             .unwrap_or_default(),
         population_spectrum,
+        reference_sha256: None,
         weights_sha256: String::new(),
     };
     pretrain::save(&args.out, &trained.model, &mut manifest)?;

@@ -20,6 +20,8 @@ use crate::task::Task;
 
 /// Weights file name inside an encoder folder.
 pub const WEIGHTS: &str = "model.safetensors";
+/// Population reference epochs (tangent vectors and labels per task) inside an encoder folder.
+pub const REFERENCE: &str = "population_reference.safetensors";
 /// Manifest file name inside an encoder folder.
 pub const MANIFEST: &str = "encoder.json";
 /// Version of the manifest layout.
@@ -81,6 +83,10 @@ pub struct EncoderManifest {
     /// reference a subject's spectrum is plotted against.
     #[serde(default)]
     pub population_spectrum: Vec<f64>,
+    /// SHA-256 of `population_reference.safetensors` (labelled training epochs as aligned
+    /// tangent vectors, no identifiers), when saved.
+    #[serde(default)]
+    pub reference_sha256: Option<String>,
     /// SHA-256 of `model.safetensors`.
     pub weights_sha256: String,
 }
@@ -106,6 +112,7 @@ pub fn save(
     model.varmap.save(&tmp)?;
     std::fs::rename(&tmp, &weights).map_err(|e| io(&weights)("cannot rename into place", e))?;
     manifest.weights_sha256 = sha256_file(&weights)?;
+    manifest.reference_sha256 = save_references(dir, model)?;
     let json = serde_json::to_vec_pretty(manifest).map_err(|e| PretrainError::Manifest {
         path: dir.join(MANIFEST),
         reason: e.to_string(),
@@ -116,6 +123,60 @@ pub fn save(
         |f| std::io::Write::write_all(f, &json).map_err(|e| io(&path)("cannot write", e)),
         io(&path),
     )
+}
+
+fn save_references(dir: &Path, model: &PopulationModel) -> Result<Option<String>, PretrainError> {
+    let mut tensors = std::collections::HashMap::new();
+    for (task, reference) in model.tasks.iter().zip(&model.references) {
+        if let Some(r) = reference {
+            tensors.insert(format!("{}.tangent", task.name), r.tangent.clone());
+            tensors.insert(format!("{}.labels", task.name), r.labels.clone());
+            tensors.insert(
+                format!("{}.penalty", task.name),
+                candle_core::Tensor::new(&[r.penalty], &candle_core::Device::Cpu)?,
+            );
+        }
+    }
+    if tensors.is_empty() {
+        return Ok(None);
+    }
+    let path = dir.join(REFERENCE);
+    let tmp = dir.join(format!(".{REFERENCE}.{}.tmp", std::process::id()));
+    candle_core::safetensors::save(&tensors, &tmp)?;
+    std::fs::rename(&tmp, &path).map_err(|e| io(&path)("cannot rename into place", e))?;
+    Ok(Some(sha256_file(&path)?))
+}
+
+fn load_references(
+    dir: &Path,
+    model: &mut PopulationModel,
+    expected_sha256: &str,
+) -> Result<(), PretrainError> {
+    let path = dir.join(REFERENCE);
+    let sha = sha256_file(&path)?;
+    if sha != expected_sha256 {
+        return Err(PretrainError::Refused {
+            path: dir.to_path_buf(),
+            reason: format!(
+                "{REFERENCE} has SHA-256 {sha}, the manifest names {expected_sha256}"
+            ),
+        });
+    }
+    let mut tensors = candle_core::safetensors::load(&path, &candle_core::Device::Cpu)?;
+    for (task, slot) in model.tasks.iter().zip(model.references.iter_mut()) {
+        let mut take = |what: &str| tensors.remove(&format!("{}.{what}", task.name));
+        if let (Some(tangent), Some(labels), Some(penalty)) =
+            (take("tangent"), take("labels"), take("penalty"))
+        {
+            let penalty = penalty.to_vec1::<f64>()?.first().copied().unwrap_or(1e-2);
+            *slot = Some(super::model::Reference {
+                tangent,
+                labels,
+                penalty,
+            });
+        }
+    }
+    Ok(())
 }
 
 /// Reads `encoder.json` alone.
@@ -180,5 +241,8 @@ pub fn load(
         &manifest.channel_vocabulary,
     )?;
     model.varmap.load(&weights)?;
+    if let Some(sha) = &manifest.reference_sha256 {
+        load_references(dir, &mut model, sha)?;
+    }
     Ok((model, manifest))
 }

@@ -37,26 +37,27 @@ impl Linear {
     }
 }
 
-/// Fits `x` `[N, P]` to labels `y` `[N]` (u32), starting at `start`, minimising mean
-/// cross-entropy of `x W^T + b + offset` plus `penalty / 2 * |W - prior.W|^2` (the bias is not
-/// penalised; no prior means zero). Deterministic: full batch, fixed step count.
+/// Fits `x` `[N, P]` to labels `y` `[N]` (u32), starting at `start`, minimising the mean
+/// cross-entropy of `x W^T + b` (weighted by `weights` `[N]` when given) plus
+/// `penalty / 2 * |W - prior.W|^2` (the bias is not penalised; no prior means zero).
+/// Deterministic: full batch, fixed step count.
 pub fn fit(
     x: &Tensor,
     y: &Tensor,
-    offset: Option<&Tensor>,
+    weights: Option<&Tensor>,
     start: &Linear,
     prior: Option<&Linear>,
     penalty: f64,
     steps: usize,
 ) -> Result<Linear, PretrainError> {
-    Ok(fit_traced(x, y, offset, start, prior, penalty, steps)?.0)
+    Ok(fit_traced(x, y, weights, start, prior, penalty, steps)?.0)
 }
 
 /// [`fit`], also returning the cross-entropy before each step (the learning curve).
 pub fn fit_traced(
     x: &Tensor,
     y: &Tensor,
-    offset: Option<&Tensor>,
+    weights: Option<&Tensor>,
     start: &Linear,
     prior: Option<&Linear>,
     penalty: f64,
@@ -65,7 +66,7 @@ pub fn fit_traced(
     // Inputs may come out of a model with its graph attached: cut it, or every step would
     // back-propagate through that model too.
     let x = &x.detach();
-    let offset = offset.map(Tensor::detach);
+    let weights = weights.map(Tensor::detach);
     let weight = Var::from_tensor(&start.weight.detach().copy()?)?;
     let bias = Var::from_tensor(&start.bias.detach().copy()?)?;
     let mut opt = AdamW::new(
@@ -82,14 +83,14 @@ pub fn fit_traced(
     };
     let mut curve = Vec::with_capacity(steps);
     for _ in 0..steps {
-        let mut logits = x
+        let logits = x
             .matmul(&weight.as_tensor().t()?)?
             .broadcast_add(bias.as_tensor())?;
-        if let Some(offset) = &offset {
-            logits = (logits + offset)?;
-        }
         let pull = (weight.as_tensor() - &anchor)?.sqr()?.sum_all()?;
-        let ce = cross_entropy(&logits, y)?;
+        let ce = match &weights {
+            Some(w) => weighted_cross_entropy(&logits, y, w)?,
+            None => cross_entropy(&logits, y)?,
+        };
         curve.push(ce.to_scalar::<f32>()? as f64);
         opt.backward_step(&(ce + (pull * (penalty / 2.0))?)?)?;
     }
@@ -98,6 +99,18 @@ pub fn fit_traced(
         bias: bias.as_tensor().copy()?,
     };
     Ok((fitted, curve))
+}
+
+/// Cross-entropy averaged with per-sample `weights` `[N]`: `sum w_i CE_i / sum w_i`.
+pub fn weighted_cross_entropy(
+    logits: &Tensor,
+    labels: &Tensor,
+    weights: &Tensor,
+) -> Result<Tensor, PretrainError> {
+    let log_p = candle_nn::ops::log_softmax(logits, 1)?;
+    let picked = log_p.gather(&labels.unsqueeze(1)?, 1)?.squeeze(1)?;
+    let total = weights.sum_all()?;
+    Ok(picked.mul(weights)?.sum_all()?.neg()?.broadcast_div(&total)?)
 }
 
 /// Mean cross-entropy and accuracy of logits `[N, K]` against labels `[N]` (u32).

@@ -32,6 +32,9 @@ pub struct PopulationModel {
     pub encoder_scales: Vec<Tensor>,
     /// Channels the tangent heads have weights for, in weight order.
     pub vocabulary: Vec<String>,
+    /// Per task, the labelled population epochs the tangent head was fitted on (for pooled
+    /// calibration); `None` until fitted, or for an encoder saved without them.
+    pub references: Vec<Option<Reference>>,
     /// Predicts masked channels' features from their output tokens.
     pub reconstruction: ReconstructionHead,
     /// Tasks, in head order.
@@ -95,6 +98,7 @@ impl PopulationModel {
             tangent_heads,
             encoder_scales,
             vocabulary: vocabulary.to_vec(),
+            references: vec![None; tasks.len()],
             reconstruction,
             tasks: tasks.to_vec(),
         })
@@ -131,12 +135,13 @@ impl PopulationModel {
 
     /// An independent copy (same architecture, copied weights), for fine-tuning.
     pub fn duplicate(&self) -> Result<Self, PretrainError> {
-        let copy = Self::build(
+        let mut copy = Self::build(
             VarMap::new(),
             self.encoder.config(),
             &self.tasks,
             &self.vocabulary,
         )?;
+        copy.references = self.references.clone();
         // Same architecture, so the sorted names pair up one to one.
         for ((name, var), (copy_name, target)) in self.named_vars()?.iter().zip(copy.named_vars()?)
         {
@@ -174,6 +179,17 @@ impl PopulationModel {
         named.sort_by(|a, b| a.0.cmp(b.0));
         Ok(named.into_iter().map(|(_, v)| v.clone()).collect())
     }
+}
+
+/// Labelled population epochs of one task, as the tangent head saw them.
+#[derive(Debug, Clone)]
+pub struct Reference {
+    /// Aligned tangent vectors over the vocabulary `[N, P]`.
+    pub tangent: Tensor,
+    /// Class indices `[N]` (u32).
+    pub labels: Tensor,
+    /// L2 strength the population tangent head was fitted with.
+    pub penalty: f64,
 }
 
 /// Overwrites the variable of `varmap` whose tensor is `target` with `value`.

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use super::dataset::{Dataset, Sample};
 use super::logistic::{self, Linear};
-use super::model::{make_batch, set_tensor, tangent_vectors, PopulationModel};
+use super::model::{make_batch, set_tensor, tangent_vectors, PopulationModel, Reference};
 use super::PretrainError;
 
 /// L2 strengths tried for the population tangent head (per-epoch mean loss scale).
@@ -76,9 +76,10 @@ pub(crate) fn task_data(
     }))
 }
 
-/// Fits every task's tangent head and sets its embedding weight (in `model`'s weights).
+/// Fits every task's tangent head and sets its embedding weight (in `model`'s weights), and keeps
+/// the epochs it was fitted on as the model's population reference.
 pub fn fit_tangent_heads(
-    model: &PopulationModel,
+    model: &mut PopulationModel,
     train: &Dataset,
     validation: &Dataset,
 ) -> Result<Vec<HeadChoice>, PretrainError> {
@@ -142,6 +143,13 @@ pub fn fit_tangent_heads(
         }
         let scale = Tensor::new(&[choice.encoder_scale as f32], &candle_core::Device::Cpu)?;
         set_tensor(&model.varmap, &model.encoder_scales[task], &scale)?;
+        if let Some(slot) = model.references.get_mut(task) {
+            *slot = Some(Reference {
+                tangent: x,
+                labels: y,
+                penalty: choice.penalty,
+            });
+        }
         choices.push(choice);
     }
     Ok(choices)

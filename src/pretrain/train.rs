@@ -254,7 +254,7 @@ pub fn train(
     config: &PretrainConfig,
     on_pass: &mut dyn FnMut(&LogRow),
 ) -> Result<Trained, PretrainError> {
-    let model = PopulationModel::new(&config.encoder, &train.tasks, &train.channels, config.seed)?;
+    let mut model = PopulationModel::new(&config.encoder, &train.tasks, &train.channels, config.seed)?;
     let mut opt = AdamW::new(
         model.encoder_vars()?,
         ParamsAdamW {
@@ -338,7 +338,7 @@ pub fn train(
         }
     }
     restore(&model, &best.2)?;
-    let heads = fit_tangent_heads(&model, train, validation)?;
+    let heads = fit_tangent_heads(&mut model, train, validation)?;
     Ok(Trained {
         model,
         log,
