@@ -97,7 +97,10 @@ pub fn write_plots(
 fn short_name(s: &Strategy) -> String {
     match s {
         Strategy::Population => "population".into(),
-        Strategy::Pooled { subject_weight } => format!("pooled x{subject_weight}"),
+        Strategy::Pooled {
+            subject_weight,
+            penalty,
+        } => format!("pool x{subject_weight} {penalty}"),
         Strategy::Head { penalty } => format!("head {penalty}"),
         Strategy::HeadLastBlock { penalty } => format!("last block {penalty}"),
         Strategy::AllLayers { penalty } => format!("all {penalty}"),

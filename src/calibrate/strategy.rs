@@ -28,6 +28,9 @@ pub enum Strategy {
     Pooled {
         /// Weight of each subject epoch relative to a population epoch.
         subject_weight: f64,
+        /// L2 strength (toward zero) on the weighted mean cross-entropy; 0.02 is about
+        /// scikit-learn's `C = 0.1` for a pool of ten subjects.
+        penalty: f64,
     },
     /// The task head (tangent and embedding parts) re-fitted.
     Head {
@@ -50,9 +53,10 @@ impl std::fmt::Display for Strategy {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Strategy::Population => write!(f, "population"),
-            Strategy::Pooled { subject_weight } => {
-                write!(f, "pooled (subject x{subject_weight})")
-            }
+            Strategy::Pooled {
+                subject_weight,
+                penalty,
+            } => write!(f, "pooled (subject x{subject_weight}, L2 {penalty})"),
             Strategy::Head { penalty } => write!(f, "head (L2-SP {penalty})"),
             Strategy::HeadLastBlock { penalty } => write!(f, "head + last block (L2-SP {penalty})"),
             Strategy::AllLayers { penalty } => write!(f, "all layers (L2-SP {penalty})"),
@@ -64,15 +68,16 @@ impl Strategy {
     /// The candidates inner cross-validation chooses from by default, in order of preference
     /// (ties go to the earlier one): the pooled re-fit first, since it uses the most data.
     pub fn default_candidates() -> Vec<Strategy> {
+        let pooled = |subject_weight, penalty| Strategy::Pooled {
+            subject_weight,
+            penalty,
+        };
         vec![
-            Strategy::Pooled {
-                subject_weight: 5.0,
-            },
-            Strategy::Pooled {
-                subject_weight: 20.0,
-            },
+            pooled(5.0, 0.1),
+            pooled(5.0, 0.02),
+            pooled(20.0, 0.1),
+            pooled(20.0, 0.02),
             Strategy::Population,
-            Strategy::Head { penalty: 10.0 },
             Strategy::Head { penalty: 1.0 },
             Strategy::Head { penalty: 0.1 },
             Strategy::HeadLastBlock { penalty: 1.0 },
@@ -183,9 +188,10 @@ pub fn fit(
 ) -> Result<Fitted, CalibrateError> {
     let labels = train.label_tensor()?;
     match strategy {
-        Strategy::Pooled { subject_weight } => {
-            fit_pooled(population, task, subject_weight, prior, train, &labels)
-        }
+        Strategy::Pooled {
+            subject_weight,
+            penalty,
+        } => fit_pooled(population, task, (subject_weight, penalty), prior, train, &labels),
         Strategy::Population => Ok(Fitted {
             head: prior.clone(),
             model: None,
@@ -214,12 +220,12 @@ pub fn fit(
 }
 
 /// Adam steps of a pooled re-fit (it starts from the population head, already near the optimum).
-const POOLED_STEPS: usize = 60;
+const POOLED_STEPS: usize = 80;
 
 fn fit_pooled(
     population: &PopulationModel,
     task: usize,
-    subject_weight: f64,
+    (subject_weight, penalty): (f64, f64),
     prior: &Linear,
     train: &Prepared,
     labels: &Tensor,
@@ -257,7 +263,7 @@ fn fit_pooled(
         Some(&weights),
         &start,
         None,
-        reference.penalty,
+        penalty,
         POOLED_STEPS,
     )?;
     let (k, p_all) = prior.weight.dims2()?;
