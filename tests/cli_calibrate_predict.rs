@@ -18,14 +18,24 @@ fn calibrate(out: &Path) {
     let run = Command::new(env!("CARGO_BIN_EXE_eegadapt"))
         .args(["calibrate", "--encoder"])
         .arg(project("data/encoder"))
-        .args(["--task", "eegmmidb-lr", "--subject", "S001", "--calibration"])
+        .args([
+            "--task",
+            "eegmmidb-lr",
+            "--subject",
+            "S001",
+            "--calibration",
+        ])
         .arg(project("data/eegmmidb/S001/S001R04.edf"))
         .arg("--out")
         .arg(out)
         .args(["--jobs", "2"])
         .output()
         .expect("run");
-    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
 }
 
 #[test]
@@ -38,9 +48,17 @@ fn calibrate_then_predict_scores_the_test_runs() {
     )
     .expect("json");
     assert_eq!(manifest["task"]["name"], "eegmmidb-lr");
-    assert_eq!(manifest["calibration"]["per_class"], serde_json::json!([8, 7]));
-    assert!(manifest["inner_cv"].as_array().is_some_and(|a| a.len() >= 2));
-    assert_eq!(manifest["encoder"]["weights_sha256"].as_str().map(str::len), Some(64));
+    assert_eq!(
+        manifest["calibration"]["per_class"],
+        serde_json::json!([8, 7])
+    );
+    assert!(manifest["inner_cv"]
+        .as_array()
+        .is_some_and(|a| a.len() >= 2));
+    assert_eq!(
+        manifest["encoder"]["weights_sha256"].as_str().map(str::len),
+        Some(64)
+    );
     for plot in [
         "learning_curve",
         "confusion_inner_cv",
@@ -57,7 +75,11 @@ fn calibrate_then_predict_scores_the_test_runs() {
     let r08 = project("data/eegmmidb/S001/S001R08.edf");
     let r12 = project("data/eegmmidb/S001/S001R12.edf");
     let run = eegadapt(&["predict", "--json", "--model"], &[&model, &r08, &r12]);
-    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
     let report: serde_json::Value = serde_json::from_slice(&run.stdout).expect("json");
     let epochs = report["epochs"].as_array().expect("epochs");
     assert_eq!(epochs.len(), 30, "runs 8 and 12 hold 15 trials each");
@@ -82,14 +104,13 @@ fn calibrate_then_predict_scores_the_test_runs() {
     }
 
     // A recording without most of the calibrated channels is refused, saying which.
-    let mut recording =
-        eegadapt::edf::read_recording(&r08).expect("read");
+    let mut recording = eegadapt::edf::read_recording(&r08).expect("read");
     recording.channels.truncate(10);
     recording.data.truncate(10);
     let partial = dir.path().join("S001R08.edf");
     eegadapt::edf::write_edf(&partial, &recording, &Default::default()).expect("write");
     let run = eegadapt(&["predict", "--model"], &[&model, &partial]);
-    assert_eq!(run.status.code(), Some(1));
+    assert_eq!(run.status.code(), Some(2), "an error exits with 2");
     let stderr = String::from_utf8_lossy(&run.stderr);
     assert!(stderr.contains("lacks channel(s)"), "{stderr}");
     assert!(stderr.contains("S001R08.edf"), "{stderr}");
@@ -112,8 +133,11 @@ fn a_model_refuses_an_encoder_it_was_not_calibrated_with() {
     manifest["weights_sha256"] = serde_json::json!("0".repeat(64));
     std::fs::write(other.join("encoder.json"), manifest.to_string()).expect("write");
     let r08 = project("data/eegmmidb/S001/S001R08.edf");
-    let run = eegadapt(&["predict", "--model"], &[&model, Path::new("--encoder"), &other, &r08]);
-    assert_eq!(run.status.code(), Some(1));
+    let run = eegadapt(
+        &["predict", "--model"],
+        &[&model, Path::new("--encoder"), &other, &r08],
+    );
+    assert_eq!(run.status.code(), Some(2), "an error exits with 2");
     let stderr = String::from_utf8_lossy(&run.stderr);
     assert!(stderr.contains("refused"), "{stderr}");
 }

@@ -191,7 +191,14 @@ pub fn fit(
         Strategy::Pooled {
             subject_weight,
             penalty,
-        } => fit_pooled(population, task, (subject_weight, penalty), prior, train, &labels),
+        } => fit_pooled(
+            population,
+            task,
+            (subject_weight, penalty),
+            prior,
+            train,
+            &labels,
+        ),
         Strategy::Population => Ok(Fitted {
             head: prior.clone(),
             model: None,
@@ -257,15 +264,8 @@ fn fit_pooled(
             None => prior.bias.zeros_like()?,
         },
     };
-    let (fitted, curve) = logistic::fit_traced(
-        &x,
-        &y,
-        Some(&weights),
-        &start,
-        None,
-        penalty,
-        POOLED_STEPS,
-    )?;
+    let (fitted, curve) =
+        logistic::fit_traced(&x, &y, Some(&weights), &start, None, penalty, POOLED_STEPS)?;
     let (k, p_all) = prior.weight.dims2()?;
     let embedding_width = p_all - fitted.weight.dim(1)?;
     let zeros = Tensor::zeros((k, embedding_width), fitted.weight.dtype(), x.device())?;

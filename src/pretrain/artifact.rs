@@ -157,9 +157,7 @@ fn load_references(
     if sha != expected_sha256 {
         return Err(PretrainError::Refused {
             path: dir.to_path_buf(),
-            reason: format!(
-                "{REFERENCE} has SHA-256 {sha}, the manifest names {expected_sha256}"
-            ),
+            reason: format!("{REFERENCE} has SHA-256 {sha}, the manifest names {expected_sha256}"),
         });
     }
     let mut tensors = candle_core::safetensors::load(&path, &candle_core::Device::Cpu)?;

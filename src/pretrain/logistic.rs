@@ -110,7 +110,11 @@ pub fn weighted_cross_entropy(
     let log_p = candle_nn::ops::log_softmax(logits, 1)?;
     let picked = log_p.gather(&labels.unsqueeze(1)?, 1)?.squeeze(1)?;
     let total = weights.sum_all()?;
-    Ok(picked.mul(weights)?.sum_all()?.neg()?.broadcast_div(&total)?)
+    Ok(picked
+        .mul(weights)?
+        .sum_all()?
+        .neg()?
+        .broadcast_div(&total)?)
 }
 
 /// Mean cross-entropy and accuracy of logits `[N, K]` against labels `[N]` (u32).
@@ -156,6 +160,29 @@ mod tests {
             gap < 0.05,
             "weights moved {gap} from a strongly weighted prior"
         );
+        Ok(())
+    }
+
+    #[test]
+    fn weighted_cross_entropy_matches_repeated_samples() -> Result<(), PretrainError> {
+        let logits = Tensor::new(&[[0.3f32, -0.2], [1.0, 0.5], [-0.7, 0.4]], &Device::Cpu)?;
+        let y = Tensor::new(&[0u32, 1, 1], &Device::Cpu)?;
+        let w = Tensor::new(&[1f32, 3.0, 1.0], &Device::Cpu)?;
+        let weighted = weighted_cross_entropy(&logits, &y, &w)?.to_scalar::<f32>()?;
+        // The same as the second sample three times over, unweighted.
+        let repeated = Tensor::new(
+            &[
+                [0.3f32, -0.2],
+                [1.0, 0.5],
+                [1.0, 0.5],
+                [1.0, 0.5],
+                [-0.7, 0.4],
+            ],
+            &Device::Cpu,
+        )?;
+        let y_repeated = Tensor::new(&[0u32, 1, 1, 1, 1], &Device::Cpu)?;
+        let plain = cross_entropy(&repeated, &y_repeated)?.to_scalar::<f32>()?;
+        assert!((weighted - plain).abs() < 1e-6, "{weighted} vs {plain}");
         Ok(())
     }
 }

@@ -16,7 +16,9 @@ pub use artifact::{
 };
 pub use dataset::{group, Dataset, Grouped, Sample, SubjectData, TaskInfo};
 pub use evaluate::{population_scores, predict, SubjectScore};
-pub use model::{make_batch, reinitialize, set_tensor, tangent_vectors, Batch, PopulationModel, Reference};
+pub use model::{
+    make_batch, reinitialize, set_tensor, tangent_vectors, Batch, PopulationModel, Reference,
+};
 pub use split::{split_validation, train_subjects};
 pub use tangent_fit::{fit_tangent_heads, HeadChoice, ENCODER_SCALES, PENALTIES};
 pub use train::{evaluate as validation_metrics, train, LogRow, PretrainConfig, Trained};

@@ -254,7 +254,8 @@ pub fn train(
     config: &PretrainConfig,
     on_pass: &mut dyn FnMut(&LogRow),
 ) -> Result<Trained, PretrainError> {
-    let mut model = PopulationModel::new(&config.encoder, &train.tasks, &train.channels, config.seed)?;
+    let mut model =
+        PopulationModel::new(&config.encoder, &train.tasks, &train.channels, config.seed)?;
     let mut opt = AdamW::new(
         model.encoder_vars()?,
         ParamsAdamW {
