@@ -100,6 +100,21 @@ pub fn scores(pairs: &[(usize, usize)], n_classes: usize) -> Option<Scores> {
     })
 }
 
+/// Index of the largest value (the first on ties; 0 for an empty slice).
+pub fn argmax(values: &[f64]) -> usize {
+    values
+        .iter()
+        .enumerate()
+        .fold((0, f64::NEG_INFINITY), |best, (i, &v)| {
+            if v > best.1 {
+                (i, v)
+            } else {
+                best
+            }
+        })
+        .0
+}
+
 /// The rows of a feature set in the model's channel order, or why that cannot be done.
 pub fn conform(
     set: &FeatureSet,
@@ -170,14 +185,7 @@ pub fn predict_rows(
         .iter()
         .zip(probabilities)
         .map(|(row, p)| {
-            let best = p
-                .iter()
-                .enumerate()
-                .fold(
-                    (0, f64::NEG_INFINITY),
-                    |b, (i, &v)| if v > b.1 { (i, v) } else { b },
-                )
-                .0;
+            let best = argmax(&p);
             EpochPrediction {
                 file: file.to_string(),
                 onset_s: row.onset_s,

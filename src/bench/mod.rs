@@ -194,14 +194,7 @@ fn accuracy(
         .iter()
         .zip(test)
         .filter(|(p, row)| {
-            let best = p
-                .iter()
-                .enumerate()
-                .fold(
-                    (0, f64::NEG_INFINITY),
-                    |b, (i, &v)| if v > b.1 { (i, v) } else { b },
-                )
-                .0;
+            let best = crate::predict::argmax(p);
             row.label == Some(best)
         })
         .count();

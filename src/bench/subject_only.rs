@@ -26,11 +26,7 @@ pub fn fit(
             let mut correct = 0usize;
             for held_out in &folds {
                 let train = folds::complement(labels.len(), held_out);
-                let pick = |ids: &[usize], t: &Tensor| -> Result<Tensor, CalibrateError> {
-                    let ids: Vec<u32> = ids.iter().map(|&i| i as u32).collect();
-                    let n = ids.len();
-                    Ok(t.index_select(&Tensor::from_vec(ids, n, t.device())?, 0)?)
-                };
+                let pick = |ids: &[usize], t: &Tensor| folds::rows(t, ids);
                 let fitted = logistic::fit(
                     &pick(&train, x)?,
                     &pick(&train, &y)?,

@@ -29,6 +29,16 @@ pub fn stratified_folds(labels: &[usize], n_classes: usize, k: usize) -> Vec<Vec
     folds
 }
 
+/// The rows `indices` of `t` (along its first dimension), in that order.
+pub fn rows(
+    t: &candle_core::Tensor,
+    indices: &[usize],
+) -> candle_core::Result<candle_core::Tensor> {
+    let ids: Vec<u32> = indices.iter().map(|&i| i as u32).collect();
+    let ids = candle_core::Tensor::from_vec(ids, indices.len(), t.device())?;
+    t.index_select(&ids, 0)
+}
+
 /// The indices in `0..n` that are not in `held_out` (sorted).
 pub fn complement(n: usize, held_out: &[usize]) -> Vec<usize> {
     (0..n).filter(|i| !held_out.contains(i)).collect()

@@ -282,11 +282,7 @@ fn cross_validate(
         let train_idx = folds::complement(data.len(), held_out);
         let train = data.select(&train_idx)?;
         let val = data.select(held_out)?;
-        let index = |ids: &[usize]| -> Result<Tensor, CalibrateError> {
-            let ids: Vec<u32> = ids.iter().map(|&i| i as u32).collect();
-            let len = ids.len();
-            Ok(frozen.index_select(&Tensor::from_vec(ids, len, frozen.device())?, 0)?)
-        };
+        let index = |ids: &[usize]| folds::rows(frozen, ids);
         let fitted = strategy::fit(
             candidate,
             population,
