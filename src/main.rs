@@ -11,7 +11,7 @@ fn main() -> ExitCode {
             if cli::is_broken_pipe(&err) {
                 return ExitCode::SUCCESS;
             }
-            eprintln!("eegadapt: {err:#}");
+            eprintln!("eegadapt: {}", cli::one_line(&err));
             ExitCode::from(2)
         }
     }

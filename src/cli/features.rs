@@ -85,7 +85,7 @@ pub fn run(args: &FeaturesArgs) -> anyhow::Result<ExitCode> {
                     Ok(o) => Some(o),
                     Err(err) => {
                         failed.fetch_add(1, Ordering::Relaxed);
-                        progress.suspend(|| eprintln!("eegadapt: {err:#}"));
+                        progress.suspend(|| eprintln!("eegadapt: {}", super::one_line(&err)));
                         None
                     }
                 }

@@ -111,6 +111,28 @@ pub fn run() -> anyhow::Result<ExitCode> {
     }
 }
 
+/// The error and its causes on one line, each cause once: library errors already name their
+/// source in their message, so a cause whose text is already there is not repeated.
+pub fn one_line(err: &anyhow::Error) -> String {
+    let mut line = String::new();
+    for cause in err.chain() {
+        let text = cause.to_string();
+        if text.starts_with(&line) {
+            // A context that only named the file, repeated by the cause: keep the cause.
+            line = text;
+            continue;
+        }
+        if line.contains(&text) {
+            continue;
+        }
+        if !line.is_empty() {
+            line.push_str(": ");
+        }
+        line.push_str(&text);
+    }
+    line
+}
+
 /// True when the error is a closed stdout (e.g. piped into `head`): not a failure.
 pub fn is_broken_pipe(err: &anyhow::Error) -> bool {
     err.chain().any(|cause| {

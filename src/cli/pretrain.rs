@@ -378,7 +378,7 @@ pub(super) fn load_features(
             match r {
                 Ok(Some(set)) if !set.rows.is_empty() => sets.push((t, set)),
                 Ok(_) => {}
-                Err(e) => eprintln!("eegadapt: {e:#} (skipped)"),
+                Err(e) => eprintln!("eegadapt: {} (skipped)", super::one_line(&e)),
             }
         }
     }
