@@ -5,8 +5,9 @@
 //!   powers) are centred by the subject's mean for that channel and feature, and scaled by the
 //!   subject's spread of that feature (pooled over channels). What remains is how an epoch
 //!   differs from the subject's usual state, which is what transfers between people.
-//! - Covariances: re-centred by the subject's mean covariance `R` (Euclidean alignment,
-//!   He & Wu 2020) and mapped to the tangent space at the identity, `S = logm(R^-1/2 C R^-1/2)`
+//! - Covariances: re-centred by the subject's log-Euclidean mean covariance `R` (as Euclidean
+//!   alignment, He & Wu 2020, re-centres by the arithmetic mean) and mapped to the tangent space
+//!   at the identity, `S = logm(R^-1/2 C R^-1/2)`
 //!   (Barachant et al. 2012; Zanini et al. 2018), so that an epoch's spatial structure is
 //!   expressed relative to the subject's own.
 //!
@@ -109,8 +110,8 @@ pub struct SubjectAlignment {
     pub token_mean: Vec<f64>,
     /// Spread of each token feature, pooled over channels.
     pub token_scale: Vec<f64>,
-    /// `R^-1/2` of the subject's mean covariance (first covariance band), row-major; `None`
-    /// when the rows carry no covariance.
+    /// `R^-1/2` of the subject's log-Euclidean mean covariance (first covariance band),
+    /// row-major; `None` when the rows carry no covariance.
     pub reference_inv_sqrt: Option<Vec<f64>>,
     /// Number of epochs the statistics were computed from.
     pub epochs: usize,
@@ -150,14 +151,21 @@ impl SubjectAlignment {
             })
             .collect();
         let reference_inv_sqrt = if rows.iter().all(|r| !r.covariances.is_empty()) {
-            let mut mean = vec![0.0; c * c];
+            // Log-Euclidean mean R = expm(mean logm C): unlike the arithmetic mean, it leaves the
+            // subject's tangent vectors centred at zero (exactly when the matrices commute), so
+            // subjects with more or less spread land on the same reference.
+            let mut mean_log = vec![0.0; c * c];
             for row in rows {
-                for (m, v) in mean.iter_mut().zip(&row.covariances[0]) {
+                let cov = &row.covariances[0];
+                let floor = max_diagonal(cov, c) * RELATIVE_EIGEN_FLOOR;
+                let log = linalg::spd_function(cov, c, floor, f64::ln);
+                for (m, v) in mean_log.iter_mut().zip(log) {
                     *m += v / n;
                 }
             }
-            let floor = max_diagonal(&mean, c) * RELATIVE_EIGEN_FLOOR;
-            Some(linalg::spd_function(&mean, c, floor, |l| 1.0 / l.sqrt()))
+            Some(linalg::spd_function(&mean_log, c, f64::NEG_INFINITY, |l| {
+                (-0.5 * l).exp()
+            }))
         } else {
             None
         };
@@ -297,31 +305,61 @@ mod tests {
             let mean: f32 = tokens.iter().map(|t| t[k]).sum::<f32>() / 3.0;
             assert!(mean.abs() < 1e-5);
         }
-        // The tangent vectors of the subject's own epochs average to (nearly) zero: the
-        // reference is their (Euclidean) mean, close to the Riemannian one for similar matrices.
-        let tangents: Vec<Vec<f32>> = rows
-            .iter()
-            .map(|r| a.tangent(r).unwrap().unwrap())
-            .collect();
-        // Euclidean alignment: the whitened matrices exp(S) average to the identity.
+        // The tangent vectors of the subject's own epochs average to about zero.
         let mut mean = [0.0f64; 4];
-        for t in &tangents {
-            let s: Vec<f64> = t.iter().map(|&v| f64::from(v)).collect();
-            let w = linalg::spd_function(&s, 2, f64::NEG_INFINITY, f64::exp);
-            for (m, v) in mean.iter_mut().zip(w) {
-                *m += v / 3.0;
+        for r in &rows {
+            let t = a.tangent(r).unwrap().unwrap();
+            for (m, v) in mean.iter_mut().zip(t) {
+                *m += f64::from(v) / 3.0;
             }
         }
-        let identity = [1.0, 0.0, 0.0, 1.0];
-        assert!(
-            mean.iter().zip(identity).all(|(m, i)| (m - i).abs() < 1e-5),
-            "{mean:?}"
-        );
+        assert!(mean.iter().all(|m| m.abs() < 0.05), "{mean:?}");
         let wrong = FeatureRow {
             log_psd: vec![0.0; 5],
             ..rows[0].clone()
         };
         assert!(a.tokens(&wrong).is_err());
+    }
+
+    #[test]
+    fn commuting_covariances_centre_exactly_and_scale_drops_out() {
+        let layout = RowLayout {
+            channels: 2,
+            freqs: 3,
+            bands: 1,
+        };
+        let diagonal = |a: f64, b: f64| FeatureRow {
+            covariances: vec![vec![a, 0.0, 0.0, b]],
+            ..row(1.0, 0.0)
+        };
+        let rows = [diagonal(1.0, 8.0), diagonal(4.0, 2.0), diagonal(0.5, 1.0)];
+        let refs: Vec<&FeatureRow> = rows.iter().collect();
+        let a = SubjectAlignment::fit("s", &refs, layout).unwrap();
+        let mut mean = [0.0f64; 4];
+        for r in &rows {
+            let t = a.tangent(r).unwrap().unwrap();
+            for (m, v) in mean.iter_mut().zip(t) {
+                *m += f64::from(v) / 3.0;
+            }
+        }
+        assert!(mean.iter().all(|m| m.abs() < 1e-6), "{mean:?}");
+        // The same subject recorded with 10x the gain aligns to the same tangent vectors.
+        let louder: Vec<FeatureRow> = rows
+            .iter()
+            .map(|r| FeatureRow {
+                covariances: vec![r.covariances[0].iter().map(|v| v * 10.0).collect()],
+                ..r.clone()
+            })
+            .collect();
+        let louder_refs: Vec<&FeatureRow> = louder.iter().collect();
+        let b = SubjectAlignment::fit("s", &louder_refs, layout).unwrap();
+        for (r, l) in rows.iter().zip(&louder) {
+            let (x, y) = (
+                a.tangent(r).unwrap().unwrap(),
+                b.tangent(l).unwrap().unwrap(),
+            );
+            assert!(x.iter().zip(&y).all(|(p, q)| (p - q).abs() < 1e-5));
+        }
     }
 
     #[test]
