@@ -6,10 +6,9 @@ mod common;
 
 use eegadapt::bench::{personalize, split_calibration};
 use eegadapt::calibrate::{
-    self, CalibrateOptions, Calibrated, CalibrationSize, EncoderReference, Strategy,
-    SubjectManifest,
+    self, CalibrateOptions, Calibrated, EncoderReference, Provenance, Strategy, SubjectManifest,
 };
-use eegadapt::features::{feature_config_hash, features_from_file, FeatureConfig, FeatureRow};
+use eegadapt::features::{features_from_file, FeatureConfig, FeatureRow};
 use eegadapt::pretrain::{self, group, Grouped, PopulationModel, PretrainConfig, TaskInfo};
 use eegadapt::store;
 use eegadapt::task::Task;
@@ -52,38 +51,24 @@ fn population(grouped: &Grouped) -> PopulationModel {
 }
 
 /// Everything a saved subject model holds that data could influence, as bytes.
-fn saved_bytes(calibrated: &Calibrated, grouped: &Grouped) -> (Vec<u8>, String) {
+fn saved_bytes(calibrated: &Calibrated) -> (Vec<u8>, String) {
     let dir = tempfile::tempdir().expect("tempdir");
     let task = Task::resolve("eegmmidb-lr").expect("task");
-    let mut manifest = SubjectManifest {
-        format_version: calibrate::FORMAT_VERSION,
-        crate_version: env!("CARGO_PKG_VERSION").into(),
-        subject: "S001".into(),
-        task,
-        task_index: 0,
-        encoder: EncoderReference {
-            dir: String::new(),
-            weights_sha256: String::new(),
-        },
-        feature_config: FeatureConfig::default(),
-        feature_config_hash: feature_config_hash(&FeatureConfig::default()),
-        channels: grouped.channels.clone(),
-        sfreq: 160.0,
-        layout: grouped.layout,
-        alignment: calibrated.alignment.clone(),
-        strategy: calibrated.strategy,
-        inner_cv_folds: calibrated.folds,
-        inner_cv: calibrated.inner_cv.clone(),
-        inner_cv_confusion: calibrated.confusion.clone(),
-        calibration: CalibrationSize {
-            per_class: calibrated.per_class.clone(),
-            unlabeled_epochs: calibrated.unlabeled_epochs,
+    let mut manifest = SubjectManifest::new(
+        calibrated,
+        Provenance {
+            subject: "S001".into(),
+            task,
+            encoder: EncoderReference {
+                dir: String::new(),
+                weights_sha256: String::new(),
+            },
+            feature_config: FeatureConfig::default(),
+            sfreq: 160.0,
             recordings: Vec::new(),
             unlabeled_recordings: Vec::new(),
         },
-        learning_curve: calibrated.fitted.curve.clone(),
-        weights_sha256: String::new(),
-    };
+    );
     calibrate::save(dir.path(), calibrated, &mut manifest).expect("save");
     let weights = std::fs::read(dir.path().join(calibrate::WEIGHTS)).expect("weights");
     let json = std::fs::read_to_string(dir.path().join(calibrate::MANIFEST)).expect("manifest");
@@ -131,14 +116,14 @@ fn test_runs_never_change_the_calibrated_model() {
         max_folds: 3,
     };
     let first = calibrate_subject(&model, &grouped, &rows, &options);
-    let reference = saved_bytes(&first, &grouped);
+    let reference = saved_bytes(&first);
     assert_eq!(first.inner_cv.len(), 3, "every candidate is scored");
     assert!(first.per_class.iter().all(|&n| n >= 3));
 
     // Same inputs: the same bytes.
     let again = calibrate_subject(&model, &grouped, &rows, &options);
     assert!(
-        saved_bytes(&again, &grouped) == reference,
+        saved_bytes(&again) == reference,
         "calibration is not reproducible"
     );
 
@@ -161,7 +146,7 @@ fn test_runs_never_change_the_calibrated_model() {
     let altered_refs: Vec<&FeatureRow> = altered.iter().collect();
     let other = calibrate_subject(&model, &grouped, &altered_refs, &options);
     assert!(
-        saved_bytes(&other, &grouped) == reference,
+        saved_bytes(&other) == reference,
         "the test runs' content changed the calibrated model"
     );
 
@@ -177,5 +162,5 @@ fn test_runs_never_change_the_calibrated_model() {
     }
     let touched_refs: Vec<&FeatureRow> = touched.iter().collect();
     let changed = calibrate_subject(&model, &grouped, &touched_refs, &options);
-    assert!(saved_bytes(&changed, &grouped) != reference);
+    assert!(saved_bytes(&changed) != reference);
 }

@@ -90,7 +90,56 @@ pub struct SubjectManifest {
     pub weights_sha256: String,
 }
 
+/// What a manifest records about where a calibration came from (the rest is computed).
+#[derive(Debug, Clone)]
+pub struct Provenance {
+    /// Subject identifier (a pseudonym when the user chose one).
+    pub subject: String,
+    /// The task.
+    pub task: Task,
+    /// The encoder calibrated from.
+    pub encoder: EncoderReference,
+    /// Feature configuration of the inputs (the encoder's).
+    pub feature_config: FeatureConfig,
+    /// Sampling rate the features were computed at, Hz.
+    pub sfreq: f64,
+    /// Labelled calibration recordings.
+    pub recordings: Vec<SourceFile>,
+    /// Unlabelled recordings.
+    pub unlabeled_recordings: Vec<SourceFile>,
+}
+
 impl SubjectManifest {
+    /// The manifest of a calibration (its weights' hash is filled in by [`save`]).
+    pub fn new(calibrated: &Calibrated, provenance: Provenance) -> Self {
+        SubjectManifest {
+            format_version: FORMAT_VERSION,
+            crate_version: env!("CARGO_PKG_VERSION").to_string(),
+            subject: provenance.subject,
+            task: provenance.task,
+            task_index: calibrated.task,
+            encoder: provenance.encoder,
+            feature_config_hash: crate::features::feature_config_hash(&provenance.feature_config),
+            feature_config: provenance.feature_config,
+            channels: calibrated.channels.clone(),
+            sfreq: provenance.sfreq,
+            layout: calibrated.layout,
+            alignment: calibrated.alignment.clone(),
+            strategy: calibrated.strategy,
+            inner_cv_folds: calibrated.folds,
+            inner_cv: calibrated.inner_cv.clone(),
+            inner_cv_confusion: calibrated.confusion.clone(),
+            calibration: CalibrationSize {
+                per_class: calibrated.per_class.clone(),
+                unlabeled_epochs: calibrated.unlabeled_epochs,
+                recordings: provenance.recordings,
+                unlabeled_recordings: provenance.unlabeled_recordings,
+            },
+            learning_curve: calibrated.fitted.curve.clone(),
+            weights_sha256: String::new(),
+        }
+    }
+
     /// The class names, in index order.
     pub fn classes(&self) -> &[String] {
         &self.task.classes

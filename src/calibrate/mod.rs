@@ -17,8 +17,8 @@ mod prepare;
 mod strategy;
 
 pub use artifact::{
-    load, read_manifest, save, CalibrationSize, EncoderReference, LoadedSubject, SubjectManifest,
-    FORMAT_VERSION, MANIFEST, WEIGHTS,
+    load, read_manifest, save, CalibrationSize, EncoderReference, LoadedSubject, Provenance,
+    SubjectManifest, FORMAT_VERSION, MANIFEST, WEIGHTS,
 };
 pub use prepare::Prepared;
 pub use strategy::{

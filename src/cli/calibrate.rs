@@ -9,7 +9,7 @@ use std::time::Instant;
 use anyhow::{bail, Context};
 use clap::Args;
 use eegadapt::calibrate::{
-    self, diagnostics, CalibrateOptions, CalibrationInput, CalibrationSize, EncoderReference,
+    self, diagnostics, CalibrateOptions, CalibrationInput, EncoderReference, Provenance,
     SubjectManifest,
 };
 use eegadapt::features::{feature_config_hash, FeatureRow, FeatureSet};
@@ -176,41 +176,22 @@ pub fn calibrate_files(
     let calibrated = calibrate::calibrate(&population, &input, &CalibrateOptions::default())?;
     let encoder_path =
         std::fs::canonicalize(encoder_dir).unwrap_or_else(|_| encoder_dir.to_path_buf());
-    let mut manifest = SubjectManifest {
-        format_version: calibrate::FORMAT_VERSION,
-        crate_version: env!("CARGO_PKG_VERSION").to_string(),
-        subject: subject.to_string(),
-        task: task.clone(),
-        task_index,
-        encoder: EncoderReference {
-            dir: encoder_path.display().to_string(),
-            weights_sha256: encoder_manifest.weights_sha256.clone(),
+    let sources = |sets: &[FeatureSet]| sets.iter().flat_map(|s| s.meta.sources.clone()).collect();
+    let mut manifest = SubjectManifest::new(
+        &calibrated,
+        Provenance {
+            subject: subject.to_string(),
+            task: task.clone(),
+            encoder: EncoderReference {
+                dir: encoder_path.display().to_string(),
+                weights_sha256: encoder_manifest.weights_sha256.clone(),
+            },
+            feature_config: encoder_manifest.feature_config.clone(),
+            sfreq: first.meta.sfreq,
+            recordings: sources(&labelled_sets),
+            unlabeled_recordings: sources(&unlabeled_sets),
         },
-        feature_config_hash: feature_config_hash(&encoder_manifest.feature_config),
-        feature_config: encoder_manifest.feature_config.clone(),
-        channels,
-        sfreq: first.meta.sfreq,
-        layout,
-        alignment: calibrated.alignment.clone(),
-        strategy: calibrated.strategy,
-        inner_cv_folds: calibrated.folds,
-        inner_cv: calibrated.inner_cv.clone(),
-        inner_cv_confusion: calibrated.confusion.clone(),
-        calibration: CalibrationSize {
-            per_class: calibrated.per_class.clone(),
-            unlabeled_epochs: calibrated.unlabeled_epochs,
-            recordings: labelled_sets
-                .iter()
-                .flat_map(|s| s.meta.sources.clone())
-                .collect(),
-            unlabeled_recordings: unlabeled_sets
-                .iter()
-                .flat_map(|s| s.meta.sources.clone())
-                .collect(),
-        },
-        learning_curve: calibrated.fitted.curve.clone(),
-        weights_sha256: String::new(),
-    };
+    );
     calibrate::save(out, &calibrated, &mut manifest)?;
     let all_rows: Vec<&FeatureRow> = input
         .labelled
