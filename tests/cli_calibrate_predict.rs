@@ -114,6 +114,13 @@ fn calibrate_then_predict_scores_the_test_runs() {
     let stderr = String::from_utf8_lossy(&run.stderr);
     assert!(stderr.contains("lacks channel(s)"), "{stderr}");
     assert!(stderr.contains("S001R08.edf"), "{stderr}");
+
+    // Among good recordings, the bad one is reported and the others are still scored.
+    let run = eegadapt(&["predict", "--json", "--model"], &[&model, &partial, &r12]);
+    assert_eq!(run.status.code(), Some(1), "some files failed");
+    let report: serde_json::Value = serde_json::from_slice(&run.stdout).expect("json");
+    assert_eq!(report["n_epochs"], 15);
+    assert!(String::from_utf8_lossy(&run.stderr).contains("lacks channel(s)"));
 }
 
 #[test]

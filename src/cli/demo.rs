@@ -75,6 +75,9 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<ExitCode> {
     println!("predicting runs 8 and 12 ...");
     let loaded = calibrate::load(&subject_dir, Some(&encoder))?;
     let report = predict_files(&loaded, &[run(8), run(12)])?;
+    if let Some(failure) = report.failed.first() {
+        bail!("{failure}");
+    }
     let accuracy = report.accuracy.context("runs 8 and 12 carry no labels")?;
     println!(
         "S001 runs 8 + 12: {} epochs, accuracy {:.3}, balanced accuracy {:.3}, Cohen's kappa {:.3}",

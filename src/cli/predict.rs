@@ -53,6 +53,8 @@ pub struct PredictReport {
     pub confusion: Option<Vec<Vec<usize>>>,
     /// Every epoch.
     pub epochs: Vec<EpochPrediction>,
+    /// Recordings that could not be scored, each with why.
+    pub failed: Vec<String>,
 }
 
 /// Runs the command.
@@ -63,30 +65,45 @@ pub fn run(args: &PredictArgs) -> anyhow::Result<ExitCode> {
         .build_global();
     let subject = calibrate::load(&args.model, args.encoder.as_deref())?;
     let report = predict_files(&subject, &args.files)?;
+    for failure in &report.failed {
+        eprintln!("eegadapt: {failure}");
+    }
+    if report.failed.len() == args.files.len() {
+        anyhow::bail!("no recording could be scored");
+    }
     if args.json {
         let json = serde_json::to_string_pretty(&report)?;
         writeln!(std::io::stdout().lock(), "{json}")?;
     } else {
         print_table(&report);
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(if report.failed.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(super::EXIT_SOME_FAILED)
+    })
 }
 
-/// Predicts every epoch of `files` and scores the labelled ones.
+/// Predicts every epoch of `files` and scores the labelled ones; a recording that cannot be read
+/// or scored is listed in `failed` and the others go on.
 pub fn predict_files(subject: &LoadedSubject, files: &[PathBuf]) -> anyhow::Result<PredictReport> {
     let manifest = &subject.manifest;
     let mut epochs = Vec::new();
+    let mut failed = Vec::new();
     for (file, set) in
         files
             .iter()
             .zip(features_of(files, &manifest.task, &manifest.feature_config))
     {
-        let set = set?;
-        let rows = conform(&set, manifest)?;
-        let name = file_name(file);
-        epochs.extend(
-            predict_rows(subject, &name, &rows).with_context(|| format!("{}", file.display()))?,
-        );
+        let predicted = set.and_then(|set| {
+            let rows = conform(&set, manifest)?;
+            predict_rows(subject, &file_name(file), &rows)
+                .with_context(|| format!("{}", file.display()))
+        });
+        match predicted {
+            Ok(p) => epochs.extend(p),
+            Err(e) => failed.push(super::one_line(&e)),
+        }
     }
     let classes = manifest.classes().to_vec();
     let index = |name: &str| classes.iter().position(|c| c == name);
@@ -105,6 +122,7 @@ pub fn predict_files(subject: &LoadedSubject, files: &[PathBuf]) -> anyhow::Resu
         kappa: s.as_ref().map(|s| s.kappa),
         confusion: s.map(|s| s.confusion),
         epochs,
+        failed,
     })
 }
 
