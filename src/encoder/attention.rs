@@ -3,7 +3,7 @@
 use candle_core::{Module, ModuleT, Tensor};
 use candle_nn::{linear, Dropout, Init, Linear, VarBuilder};
 
-use super::{ops, EncoderConfig, EncoderError, LayerNorm, Result};
+use super::{fused, ops, EncoderConfig, EncoderError, LayerNorm, Result};
 
 /// Pre-LayerNorm residual attention block: `x + dropout(out(attention(norm(x))))`.
 ///
@@ -66,9 +66,9 @@ impl ChannelAttention {
                 .contiguous()
         };
         let h = self.norm.forward(xs)?;
-        let q = heads(self.query.forward(&h)?)?;
-        let k = heads(self.key.forward(&h)?)?;
-        let v = heads(self.value.forward(&h)?)?;
+        let q = heads(ops::linear_last_dim(&self.query, &h)?)?;
+        let k = heads(ops::linear_last_dim(&self.key, &h)?)?;
+        let v = heads(ops::linear_last_dim(&self.value, &h)?)?;
         let k_t = k.t()?.contiguous()?;
         let mut logits = (q.matmul(&k_t)? * (1.0 / (dh as f64).sqrt()))?;
         if let (Some(scale), Some(cov)) = (&self.cov_scale, covariance) {
@@ -79,16 +79,13 @@ impl ChannelAttention {
                     got: cov.dims().to_vec(),
                 });
             }
-            let scale = scale.reshape((1, self.n_heads, 1, 1))?;
-            let bias = cov
-                .to_dtype(logits.dtype())?
-                .unsqueeze(1)?
-                .broadcast_mul(&scale)?;
-            logits = (logits + bias)?;
+            logits = fused::add_scaled_covariance(&logits, scale, cov)?;
         }
         let weights = ops::softmax_last_dim(&logits)?;
         let mixed = weights.matmul(&v)?.transpose(1, 2)?.reshape((b, c, d))?;
-        let update = self.dropout.forward_t(&self.out.forward(&mixed)?, train)?;
+        let update = self
+            .dropout
+            .forward_t(&ops::linear_last_dim(&self.out, &mixed)?, train)?;
         Ok((xs + update)?)
     }
 }

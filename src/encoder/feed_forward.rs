@@ -32,8 +32,10 @@ impl FeedForward {
 impl ModuleT for FeedForward {
     /// Tokens `[B, C, d]` to tokens `[B, C, d]`; dropout only when `train`.
     fn forward_t(&self, xs: &Tensor, train: bool) -> candle_core::Result<Tensor> {
-        let hidden = ops::gelu(&self.fc1.forward(&self.norm.forward(xs)?)?)?;
-        let update = self.dropout.forward_t(&self.fc2.forward(&hidden)?, train)?;
+        let hidden = ops::gelu(&ops::linear_last_dim(&self.fc1, &self.norm.forward(xs)?)?)?;
+        let update = self
+            .dropout
+            .forward_t(&ops::linear_last_dim(&self.fc2, &hidden)?, train)?;
         xs + update
     }
 }

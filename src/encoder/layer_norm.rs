@@ -1,6 +1,6 @@
 //! Layer normalization over the last dimension.
 
-use candle_core::{Module, Tensor, D};
+use candle_core::{Module, Tensor};
 use candle_nn::{Init, VarBuilder};
 
 use super::Result;
@@ -8,7 +8,7 @@ use super::Result;
 /// Variance floor, as in PyTorch's default.
 const EPS: f64 = 1e-5;
 
-/// LayerNorm written as differentiable tensor ops.
+/// LayerNorm with an exact gradient (a fused kernel on the CPU, see [`super::fused`]).
 ///
 /// `candle_nn::LayerNorm` takes a custom-op fast path for contiguous inputs that has no backward
 /// pass (and no f64 CPU kernel) in candle 0.11.1, so it cannot be trained. Weights: `weight`
@@ -30,11 +30,6 @@ impl LayerNorm {
 
 impl Module for LayerNorm {
     fn forward(&self, xs: &Tensor) -> candle_core::Result<Tensor> {
-        let centred = xs.broadcast_sub(&xs.mean_keepdim(D::Minus1)?)?;
-        let var = centred.sqr()?.mean_keepdim(D::Minus1)?;
-        let normed = centred.broadcast_div(&(var + EPS)?.sqrt()?)?;
-        normed
-            .broadcast_mul(&self.weight)?
-            .broadcast_add(&self.bias)
+        super::fused::layer_norm(xs, &self.weight, &self.bias, EPS)
     }
 }

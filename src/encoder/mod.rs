@@ -44,6 +44,7 @@ mod class_head;
 mod config;
 mod covariance_pooling;
 mod feed_forward;
+mod fused;
 mod layer_norm;
 mod loss;
 mod model;

@@ -100,7 +100,7 @@ impl Encoder {
             .as_ref()
             .filter(|_| self.cfg.use_covariance);
         let mut xs = self.token.forward(&input.tokens, input.mask.as_ref())?;
-        xs = xs.broadcast_add(&self.position.forward(&input.positions)?)?;
+        xs = super::fused::add_row_bias(&xs, &self.position.forward(&input.positions)?)?;
         for (attention, feed_forward) in &self.layers {
             xs = attention.forward_t(&xs, cov, train)?;
             xs = feed_forward.forward_t(&xs, train)?;

@@ -2,24 +2,42 @@
 //!
 //! `candle_nn::ops::softmax_last_dim` and the fast path of `candle_nn::LayerNorm` are custom ops
 //! registered without a backward pass: gradients through them are silently dropped. Candle's
-//! built-in GELU backward uses 6-digit constants. These versions are plain compositions of ops
-//! whose gradients candle derives exactly.
+//! built-in GELU backward uses 6-digit constants. These versions have exact gradients: fused
+//! CPU kernels with hand-written backward passes ([`super::fused`]), or elsewhere plain
+//! compositions of ops whose gradients candle derives.
 
-use candle_core::{Result, Tensor, D};
+use candle_core::{Module, Result, Tensor};
+
+use super::fused;
 
 /// Softmax over the last dimension.
-///
-/// The row maximum is subtracted for stability and detached: the result does not depend on it,
-/// so no gradient needs to flow through the (tie-sensitive) max.
 pub fn softmax_last_dim(xs: &Tensor) -> Result<Tensor> {
-    let max = xs.max_keepdim(D::Minus1)?.detach();
-    let num = xs.broadcast_sub(&max)?.exp()?;
-    let den = num.sum_keepdim(D::Minus1)?;
-    num.broadcast_div(&den)
+    fused::softmax_last_dim(xs)
 }
 
 /// Exact GELU, `x * (1 + erf(x / sqrt 2)) / 2`, with an exact gradient.
 pub fn gelu(xs: &Tensor) -> Result<Tensor> {
-    let cdf = ((xs * std::f64::consts::FRAC_1_SQRT_2)?.erf()? + 1.0)?;
-    (xs * 0.5)?.mul(&cdf)
+    fused::gelu(xs)
+}
+
+/// A linear layer applied to the last dimension of a `[.., d_in]` tensor as one 2-D product.
+///
+/// `candle_nn::Linear` broadcasts its weight over the leading dimension of a 3-D input, which
+/// runs one small product per epoch and, in the backward pass, sums a `[B, d_out, d_in]`
+/// gradient over B with a strided reduction; flattening first avoids both, and the bias is added
+/// by a fused kernel whose gradient is a plain column sum.
+pub fn linear_last_dim(layer: &candle_nn::Linear, xs: &Tensor) -> Result<Tensor> {
+    let dims = xs.dims();
+    let Some((&d_in, lead)) = dims.split_last() else {
+        return layer.forward(xs);
+    };
+    let rows: usize = lead.iter().product();
+    let flat = xs.reshape((rows, d_in))?;
+    let mut out = flat.matmul(&layer.weight().t()?)?;
+    if let Some(bias) = layer.bias() {
+        out = fused::add_row_bias(&out, bias)?;
+    }
+    let mut shape = lead.to_vec();
+    shape.push(out.dim(1)?);
+    out.reshape(shape)
 }

@@ -26,6 +26,6 @@ impl ReconstructionHead {
 impl Module for ReconstructionHead {
     /// Tokens `[B, C, d]` to predicted features `[B, C, F]`.
     fn forward(&self, tokens: &Tensor) -> candle_core::Result<Tensor> {
-        self.linear.forward(tokens)
+        super::ops::linear_last_dim(&self.linear, tokens)
     }
 }

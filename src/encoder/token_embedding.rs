@@ -30,7 +30,7 @@ impl TokenEmbedding {
 
     /// Tokens `[B, C, F]` and optional mask `[B, C]` (1.0 = hidden) to embeddings `[B, C, d]`.
     pub fn forward(&self, tokens: &Tensor, mask: Option<&Tensor>) -> Result<Tensor> {
-        let projected = self.proj.forward(tokens)?;
+        let projected = super::ops::linear_last_dim(&self.proj, tokens)?;
         let Some(mask) = mask else {
             return Ok(projected);
         };
@@ -44,6 +44,6 @@ impl TokenEmbedding {
 
 impl Module for TokenEmbedding {
     fn forward(&self, tokens: &Tensor) -> candle_core::Result<Tensor> {
-        self.proj.forward(tokens)
+        super::ops::linear_last_dim(&self.proj, tokens)
     }
 }

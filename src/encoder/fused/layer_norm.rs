@@ -1,0 +1,198 @@
+//! LayerNorm over the last dimension with its weight and bias, fused.
+
+use candle_core::{CpuStorage, CustomOp3, Layout, Result, Shape, Tensor};
+
+use super::{contiguous, for_each_row, fusable, Real};
+
+/// `(x - mean) / sqrt(var + eps) * weight + bias` over the last dimension of `xs`.
+pub fn layer_norm(xs: &Tensor, weight: &Tensor, bias: &Tensor, eps: f64) -> Result<Tensor> {
+    if !fusable(xs) || weight.dtype() != xs.dtype() || bias.dtype() != xs.dtype() {
+        return composed(xs, weight, bias, eps);
+    }
+    let xs = xs.contiguous()?;
+    xs.apply_op3(
+        &weight.contiguous()?,
+        &bias.contiguous()?,
+        LayerNorm { eps },
+    )
+}
+
+/// The same function from candle's elementwise ops (reference, and the non-CPU path).
+pub fn composed(xs: &Tensor, weight: &Tensor, bias: &Tensor, eps: f64) -> Result<Tensor> {
+    use candle_core::D;
+    let centred = xs.broadcast_sub(&xs.mean_keepdim(D::Minus1)?)?;
+    let var = centred.sqr()?.mean_keepdim(D::Minus1)?;
+    let normed = centred.broadcast_div(&(var + eps)?.sqrt()?)?;
+    normed.broadcast_mul(weight)?.broadcast_add(bias)
+}
+
+struct LayerNorm {
+    eps: f64,
+}
+
+/// Row statistics: the mean and 1 / sqrt(var + eps).
+fn moments<T: Real>(row: &[T], eps: f64) -> (T, T) {
+    let n = T::from(row.len()).unwrap_or_else(T::one);
+    let mean = row.iter().fold(T::zero(), |a, &x| a + x) / n;
+    let var = row
+        .iter()
+        .fold(T::zero(), |a, &x| a + (x - mean) * (x - mean))
+        / n;
+    let eps = T::from(eps).unwrap_or_else(T::zero);
+    (mean, (var + eps).sqrt().recip())
+}
+
+fn width_of(l: &Layout) -> Result<usize> {
+    l.dims()
+        .last()
+        .copied()
+        .ok_or_else(|| candle_core::Error::Msg("layer-norm of a scalar".into()))
+}
+
+fn forward<T: Real>(
+    s1: &CpuStorage,
+    l1: &Layout,
+    s2: &CpuStorage,
+    l2: &Layout,
+    s3: &CpuStorage,
+    l3: &Layout,
+    eps: f64,
+) -> Result<(CpuStorage, Shape)> {
+    let x = contiguous::<T>(s1, l1, "layer-norm")?;
+    let w = contiguous::<T>(s2, l2, "layer-norm")?;
+    let b = contiguous::<T>(s3, l3, "layer-norm")?;
+    let d = width_of(l1)?;
+    if w.len() != d || b.len() != d {
+        candle_core::bail!("layer-norm: weight/bias length {} for rows of {d}", w.len())
+    }
+    let mut y = vec![T::zero(); x.len()];
+    for_each_row(&mut y, d, |r, out| {
+        let row = &x[r * d..(r + 1) * d];
+        let (mean, inv) = moments(row, eps);
+        for (((o, &xv), &wv), &bv) in out.iter_mut().zip(row).zip(w).zip(b) {
+            *o = (xv - mean) * inv * wv + bv;
+        }
+    });
+    Ok((T::to_cpu_storage_owned(y), l1.shape().clone()))
+}
+
+impl CustomOp3 for LayerNorm {
+    fn name(&self) -> &'static str {
+        "fused-layer-norm"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+        s3: &CpuStorage,
+        l3: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        dispatch!(s1, self.name(), forward(s1, l1, s2, l2, s3, l3, self.eps))
+    }
+
+    fn bwd(
+        &self,
+        xs: &Tensor,
+        weight: &Tensor,
+        _bias: &Tensor,
+        _res: &Tensor,
+        grad: &Tensor,
+    ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+        let d = weight.elem_count();
+        let n = xs.elem_count();
+        let packed = xs.apply_op3_no_bwd(
+            weight,
+            &grad.contiguous()?,
+            &LayerNormGrad { eps: self.eps },
+        )?;
+        let grad_x = packed.narrow(0, 0, n)?.reshape(xs.shape())?;
+        let grad_w = packed.narrow(0, n, d)?.reshape(weight.shape())?;
+        let grad_b = packed.narrow(0, n + d, d)?.reshape(weight.shape())?;
+        Ok((Some(grad_x), Some(grad_w), Some(grad_b)))
+    }
+}
+
+/// Backward of [`LayerNorm`]: from (x, weight, grad of y) to `[grad x, grad weight, grad bias]`
+/// packed in one vector.
+struct LayerNormGrad {
+    eps: f64,
+}
+
+fn backward<T: Real>(
+    s1: &CpuStorage,
+    l1: &Layout,
+    s2: &CpuStorage,
+    l2: &Layout,
+    s3: &CpuStorage,
+    l3: &Layout,
+    eps: f64,
+) -> Result<(CpuStorage, Shape)> {
+    use rayon::prelude::*;
+    let x = contiguous::<T>(s1, l1, "layer-norm backward")?;
+    let w = contiguous::<T>(s2, l2, "layer-norm backward")?;
+    let g = contiguous::<T>(s3, l3, "layer-norm backward")?;
+    let d = width_of(l1)?;
+    if w.len() != d || g.len() != x.len() {
+        candle_core::bail!("layer-norm backward: mismatched shapes")
+    }
+    let n = x.len();
+    let dn = T::from(d).unwrap_or_else(T::one);
+    let mut out = vec![T::zero(); n + 2 * d];
+    let (grad_x, params) = out.split_at_mut(n);
+    // Each task returns its rows' share of the weight and bias gradients.
+    let partials: Vec<Vec<T>> = grad_x
+        .par_chunks_mut(d * super::ROWS_PER_TASK)
+        .enumerate()
+        .map(|(task, chunk)| {
+            let mut acc = vec![T::zero(); 2 * d];
+            for (i, gx) in chunk.chunks_mut(d).enumerate() {
+                let r = task * super::ROWS_PER_TASK + i;
+                let xr = &x[r * d..(r + 1) * d];
+                let gr = &g[r * d..(r + 1) * d];
+                let (mean, inv) = moments(xr, eps);
+                let (mut sum_gh, mut sum_gh_xh) = (T::zero(), T::zero());
+                for j in 0..d {
+                    let xh = (xr[j] - mean) * inv;
+                    let gh = gr[j] * w[j];
+                    sum_gh += gh;
+                    sum_gh_xh += gh * xh;
+                    acc[j] += gr[j] * xh;
+                    acc[d + j] += gr[j];
+                }
+                let (mean_gh, mean_gh_xh) = (sum_gh / dn, sum_gh_xh / dn);
+                for j in 0..d {
+                    let xh = (xr[j] - mean) * inv;
+                    gx[j] = (gr[j] * w[j] - mean_gh - xh * mean_gh_xh) * inv;
+                }
+            }
+            acc
+        })
+        .collect();
+    for part in partials {
+        for (p, v) in params.iter_mut().zip(part) {
+            *p += v;
+        }
+    }
+    Ok((T::to_cpu_storage_owned(out), Shape::from(n + 2 * d)))
+}
+
+impl CustomOp3 for LayerNormGrad {
+    fn name(&self) -> &'static str {
+        "fused-layer-norm-grad"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+        s3: &CpuStorage,
+        l3: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        dispatch!(s1, self.name(), backward(s1, l1, s2, l2, s3, l3, self.eps))
+    }
+}

@@ -1,0 +1,94 @@
+//! Fused CPU kernels, each with a hand-written backward pass, for the encoder's hot spots.
+//!
+//! Candle builds LayerNorm, softmax, GELU and bias additions from many elementwise ops; on the
+//! CPU each allocates a tensor, and the backward pass of every broadcast sums its gradient with
+//! a strided reduction. Profiling a training step showed those reductions and allocations taking
+//! most of the time, so these ops compute forward and backward in one pass over contiguous rows.
+//!
+//! Every function falls back to the composed ops in [`super::ops`] off the CPU or for dtypes
+//! other than f32/f64, so results never depend on a kernel being available. The unit tests
+//! check values and gradients against those composed versions, and `tests/encoder_gradcheck.rs`
+//! checks the layers built on them against finite differences.
+
+/// Runs `f::<f32>` or `f::<f64>` for the storage's dtype, refusing any other.
+macro_rules! dispatch {
+    ($storage:expr, $op:expr, $f:ident ( $($arg:expr),* )) => {
+        match candle_core::backend::BackendStorage::dtype($storage) {
+            candle_core::DType::F32 => $f::<f32>($($arg),*),
+            candle_core::DType::F64 => $f::<f64>($($arg),*),
+            other => Err(candle_core::Error::UnsupportedDTypeForOp(other, $op)),
+        }
+    };
+}
+
+mod bias;
+mod cov_bias;
+mod gelu;
+mod layer_norm;
+mod softmax;
+
+pub use bias::add_row_bias;
+pub use cov_bias::add_scaled_covariance;
+pub use gelu::gelu;
+pub use layer_norm::layer_norm;
+pub use softmax::softmax_last_dim;
+
+use candle_core::{CpuStorage, DType, Error, Layout, Result, Tensor, WithDType};
+use rayon::prelude::*;
+
+/// Rows handed to one rayon task: large enough that scheduling costs little next to the work.
+const ROWS_PER_TASK: usize = 128;
+
+/// Float types the kernels run on.
+pub(crate) trait Real: WithDType + num_traits::Float + Send + Sync {
+    /// The error function.
+    fn erf(self) -> Self;
+}
+
+impl Real for f32 {
+    fn erf(self) -> Self {
+        libm::erff(self)
+    }
+}
+
+impl Real for f64 {
+    fn erf(self) -> Self {
+        libm::erf(self)
+    }
+}
+
+/// Whether the fused kernels can run on this tensor (CPU, f32 or f64).
+fn fusable(t: &Tensor) -> bool {
+    t.device().is_cpu() && matches!(t.dtype(), DType::F32 | DType::F64)
+}
+
+/// The contiguous elements of a storage under `layout`.
+fn contiguous<'a, T: WithDType>(
+    storage: &'a CpuStorage,
+    layout: &Layout,
+    op: &'static str,
+) -> Result<&'a [T]> {
+    let data = storage.as_slice::<T>()?;
+    let (start, end) = layout
+        .contiguous_offsets()
+        .ok_or(Error::RequiresContiguous { op })?;
+    data.get(start..end)
+        .ok_or_else(|| Error::Msg(format!("{op}: layout outside its storage")))
+}
+
+/// Fills `out` row by row (`width` elements each), rows spread over rayon's threads.
+fn for_each_row<T: Send>(out: &mut [T], width: usize, f: impl Fn(usize, &mut [T]) + Sync) {
+    if width == 0 {
+        return;
+    }
+    out.par_chunks_mut(width * ROWS_PER_TASK)
+        .enumerate()
+        .for_each(|(task, chunk)| {
+            for (i, row) in chunk.chunks_mut(width).enumerate() {
+                f(task * ROWS_PER_TASK + i, row);
+            }
+        });
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,125 @@
+//! Each fused op against its composition of candle ops: values and gradients, in f64.
+
+use candle_core::{DType, Device, Result, Tensor, Var};
+
+use super::*;
+
+fn random(shape: &[usize], seed: u64) -> Result<Var> {
+    let mut rng = crate::pretrain::rng::Rng::new(seed);
+    let n: usize = shape.iter().product();
+    let data: Vec<f64> = (0..n).map(|_| rng.normal()).collect();
+    Var::from_tensor(&Tensor::from_vec(data, shape, &Device::Cpu)?)
+}
+
+fn max_abs_diff(a: &Tensor, b: &Tensor) -> Result<f64> {
+    (a - b)?
+        .abs()?
+        .flatten_all()?
+        .max(0)?
+        .to_dtype(DType::F64)?
+        .to_scalar::<f64>()
+}
+
+/// Checks `fused(vars)` against `composed(vars)`: outputs, and the gradient of a random
+/// projection of the output with respect to every var.
+fn check(
+    vars: &[Var],
+    fused: impl Fn(&[Tensor]) -> Result<Tensor>,
+    composed: impl Fn(&[Tensor]) -> Result<Tensor>,
+) -> Result<()> {
+    let inputs: Vec<Tensor> = vars.iter().map(|v| v.as_tensor().clone()).collect();
+    let (a, b) = (fused(&inputs)?, composed(&inputs)?);
+    assert_eq!(a.dims(), b.dims());
+    let diff = max_abs_diff(&a, &b)?;
+    assert!(diff < 1e-12, "forward differs by {diff}");
+    let probe = random(a.dims(), 99)?;
+    let ga = (a * probe.as_tensor())?.sum_all()?.backward()?;
+    let gb = (b * probe.as_tensor())?.sum_all()?.backward()?;
+    for (i, v) in vars.iter().enumerate() {
+        let (Some(x), Some(y)) = (ga.get(v), gb.get(v)) else {
+            panic!("no gradient for input {i}");
+        };
+        let diff = max_abs_diff(x, y)?;
+        assert!(diff < 1e-10, "gradient of input {i} differs by {diff}");
+    }
+    Ok(())
+}
+
+#[test]
+fn layer_norm_matches_composition() -> Result<()> {
+    // 300 rows: more than one rayon task, and a partial last one.
+    let vars = [random(&[3, 100, 8], 1)?, random(&[8], 2)?, random(&[8], 3)?];
+    check(
+        &vars,
+        |t| layer_norm(&t[0], &t[1], &t[2], 1e-5),
+        |t| layer_norm::composed(&t[0], &t[1], &t[2], 1e-5),
+    )
+}
+
+#[test]
+fn softmax_matches_composition() -> Result<()> {
+    let vars = [(random(&[2, 3, 70, 9], 4)?.as_tensor() * 5.0).and_then(|t| Var::from_tensor(&t))?];
+    check(
+        &vars,
+        |t| softmax_last_dim(&t[0]),
+        |t| softmax::composed(&t[0]),
+    )
+}
+
+#[test]
+fn gelu_matches_composition() -> Result<()> {
+    let vars = [(random(&[40, 7], 5)?.as_tensor() * 3.0).and_then(|t| Var::from_tensor(&t))?];
+    check(&vars, |t| gelu(&t[0]), |t| gelu::composed(&t[0]))
+}
+
+#[test]
+fn row_bias_matches_broadcast_add() -> Result<()> {
+    let vars = [random(&[5, 300, 6], 6)?, random(&[300, 6], 7)?];
+    check(
+        &vars,
+        |t| add_row_bias(&t[0], &t[1]),
+        |t| t[0].broadcast_add(&t[1]),
+    )?;
+    let wrong = random(&[6, 300], 8)?;
+    assert!(add_row_bias(vars[0].as_tensor(), wrong.as_tensor()).is_err());
+    Ok(())
+}
+
+#[test]
+fn covariance_bias_matches_composition() -> Result<()> {
+    let vars = [
+        random(&[3, 4, 5, 5], 9)?,
+        random(&[4], 10)?,
+        random(&[3, 5, 5], 11)?,
+    ];
+    check(
+        &vars,
+        |t| add_scaled_covariance(&t[0], &t[1], &t[2]),
+        |t| {
+            t[0].broadcast_add(
+                &t[2]
+                    .unsqueeze(1)?
+                    .broadcast_mul(&t[1].reshape((1, 4, 1, 1))?)?,
+            )
+        },
+    )?;
+    let wrong = random(&[3, 4, 4], 12)?;
+    assert!(
+        add_scaled_covariance(vars[0].as_tensor(), vars[1].as_tensor(), wrong.as_tensor()).is_err()
+    );
+    Ok(())
+}
+
+#[test]
+fn f32_kernels_agree_with_f64() -> Result<()> {
+    let x = random(&[64, 16], 13)?.as_tensor().clone();
+    let x32 = x.to_dtype(DType::F32)?;
+    for (a, b) in [
+        (softmax_last_dim(&x)?, softmax_last_dim(&x32)?),
+        (gelu(&x)?, gelu(&x32)?),
+    ] {
+        let diff = max_abs_diff(&a, &b.to_dtype(DType::F64)?)?;
+        assert!(diff < 1e-5, "f32 differs by {diff}");
+    }
+    Ok(())
+}
