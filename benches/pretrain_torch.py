@@ -18,7 +18,9 @@ import torch
 from torch import nn
 import torch.nn.functional as F
 
-B, C, FEATURES, HEADS, LAYERS, DROPOUT = 64, 64, 55, 4, 2, 0.1\nD = int(sys.argv[2]) if len(sys.argv) > 3 else 64\nD_FF = int(sys.argv[3]) if len(sys.argv) > 3 else 128
+B, C, FEATURES, HEADS, LAYERS, DROPOUT = 64, 64, 55, 4, 2, 0.1
+D = int(sys.argv[2]) if len(sys.argv) > 3 else 64
+D_FF = int(sys.argv[3]) if len(sys.argv) > 3 else 128
 
 
 class Attention(nn.Module):

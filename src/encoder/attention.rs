@@ -1,7 +1,7 @@
 //! Multi-head self-attention across channel tokens, optionally biased by the covariance.
 
 use candle_core::{Module, ModuleT, Tensor};
-use candle_nn::{linear, Dropout, Init, Linear, VarBuilder};
+use candle_nn::{linear, Init, Linear, VarBuilder};
 
 use super::{fused, ops, EncoderConfig, EncoderError, LayerNorm, Result};
 
@@ -20,7 +20,7 @@ pub struct ChannelAttention {
     out: Linear,
     cov_scale: Option<Tensor>,
     n_heads: usize,
-    dropout: Dropout,
+    dropout: f32,
 }
 
 impl ChannelAttention {
@@ -45,7 +45,7 @@ impl ChannelAttention {
             out: linear(d, d, vb.pp("out"))?,
             cov_scale,
             n_heads: cfg.n_heads,
-            dropout: Dropout::new(cfg.dropout),
+            dropout: cfg.dropout,
         })
     }
 
@@ -70,22 +70,27 @@ impl ChannelAttention {
         let k = heads(ops::linear_last_dim(&self.key, &h)?)?;
         let v = heads(ops::linear_last_dim(&self.value, &h)?)?;
         let k_t = k.t()?.contiguous()?;
-        let mut logits = (q.matmul(&k_t)? * (1.0 / (dh as f64).sqrt()))?;
-        if let (Some(scale), Some(cov)) = (&self.cov_scale, covariance) {
-            if cov.dims() != [b, c, c] {
-                return Err(EncoderError::Shape {
-                    name: "covariance",
-                    expected: format!("[{b}, {c}, {c}]"),
-                    got: cov.dims().to_vec(),
-                });
+        let logits = q.matmul(&k_t)?;
+        let alpha = 1.0 / (dh as f64).sqrt();
+        let weights = match (&self.cov_scale, covariance) {
+            (Some(scale), Some(cov)) => {
+                if cov.dims() != [b, c, c] {
+                    return Err(EncoderError::Shape {
+                        name: "covariance",
+                        expected: format!("[{b}, {c}, {c}]"),
+                        got: cov.dims().to_vec(),
+                    });
+                }
+                fused::softmax_with_covariance(&logits, alpha, scale, cov)?
             }
-            logits = fused::add_scaled_covariance(&logits, scale, cov)?;
-        }
-        let weights = ops::softmax_last_dim(&logits)?;
+            _ => ops::softmax_last_dim(&(logits * alpha)?)?,
+        };
         let mixed = weights.matmul(&v)?.transpose(1, 2)?.reshape((b, c, d))?;
-        let update = self
-            .dropout
-            .forward_t(&ops::linear_last_dim(&self.out, &mixed)?, train)?;
+        let update = ops::dropout(
+            &ops::linear_last_dim(&self.out, &mixed)?,
+            self.dropout,
+            train,
+        )?;
         Ok((xs + update)?)
     }
 }

@@ -1,7 +1,7 @@
 //! Position-wise feed-forward block applied to every channel token.
 
 use candle_core::{Module, ModuleT, Tensor};
-use candle_nn::{linear, Dropout, Linear, VarBuilder};
+use candle_nn::{linear, Linear, VarBuilder};
 
 use super::{ops, EncoderConfig, LayerNorm, Result};
 
@@ -14,7 +14,7 @@ pub struct FeedForward {
     norm: LayerNorm,
     fc1: Linear,
     fc2: Linear,
-    dropout: Dropout,
+    dropout: f32,
 }
 
 impl FeedForward {
@@ -24,7 +24,7 @@ impl FeedForward {
             norm: LayerNorm::new(cfg.d_model, vb.pp("norm"))?,
             fc1: linear(cfg.d_model, cfg.d_ff, vb.pp("fc1"))?,
             fc2: linear(cfg.d_ff, cfg.d_model, vb.pp("fc2"))?,
-            dropout: Dropout::new(cfg.dropout),
+            dropout: cfg.dropout,
         })
     }
 }
@@ -33,9 +33,11 @@ impl ModuleT for FeedForward {
     /// Tokens `[B, C, d]` to tokens `[B, C, d]`; dropout only when `train`.
     fn forward_t(&self, xs: &Tensor, train: bool) -> candle_core::Result<Tensor> {
         let hidden = ops::gelu(&ops::linear_last_dim(&self.fc1, &self.norm.forward(xs)?)?)?;
-        let update = self
-            .dropout
-            .forward_t(&ops::linear_last_dim(&self.fc2, &hidden)?, train)?;
+        let update = ops::dropout(
+            &ops::linear_last_dim(&self.fc2, &hidden)?,
+            self.dropout,
+            train,
+        )?;
         xs + update
     }
 }

@@ -6,7 +6,7 @@
 //! CPU kernels with hand-written backward passes ([`super::fused`]), or elsewhere plain
 //! compositions of ops whose gradients candle derives.
 
-use candle_core::{Module, Result, Tensor};
+use candle_core::{Result, Tensor};
 
 use super::fused;
 
@@ -20,24 +20,35 @@ pub fn gelu(xs: &Tensor) -> Result<Tensor> {
     fused::gelu(xs)
 }
 
-/// A linear layer applied to the last dimension of a `[.., d_in]` tensor as one 2-D product.
+/// Dropout with probability `p` while training; the identity otherwise, and also for `p = 0`,
+/// where candle would still draw (and keep) a full random mask.
+pub fn dropout(xs: &Tensor, p: f32, train: bool) -> Result<Tensor> {
+    if train && p > 0.0 {
+        candle_nn::ops::dropout(xs, p)
+    } else {
+        Ok(xs.clone())
+    }
+}
+
+/// A linear layer applied to the last dimension of a `[.., d_in]` tensor, as one graph node
+/// (see [`fused::linear`]).
 ///
 /// `candle_nn::Linear` broadcasts its weight over the leading dimension of a 3-D input, which
 /// runs one small product per epoch and, in the backward pass, sums a `[B, d_out, d_in]`
-/// gradient over B with a strided reduction; flattening first avoids both, and the bias is added
-/// by a fused kernel whose gradient is a plain column sum.
+/// gradient over B with a strided reduction; this runs one 2-D product instead.
 pub fn linear_last_dim(layer: &candle_nn::Linear, xs: &Tensor) -> Result<Tensor> {
-    let dims = xs.dims();
-    let Some((&d_in, lead)) = dims.split_last() else {
-        return layer.forward(xs);
-    };
-    let rows: usize = lead.iter().product();
-    let flat = xs.reshape((rows, d_in))?;
-    let mut out = flat.matmul(&layer.weight().t()?)?;
-    if let Some(bias) = layer.bias() {
-        out = fused::add_row_bias(&out, bias)?;
+    match layer.bias() {
+        Some(bias) => fused::linear(xs, layer.weight(), bias),
+        None => {
+            let d_in = layer.weight().dim(1)?;
+            let rows = xs.elem_count() / d_in.max(1);
+            let mut dims = xs.dims().to_vec();
+            if let Some(last) = dims.last_mut() {
+                *last = layer.weight().dim(0)?;
+            }
+            xs.reshape((rows, d_in))?
+                .matmul(&layer.weight().t()?)?
+                .reshape(dims)
+        }
     }
-    let mut shape = lead.to_vec();
-    shape.push(out.dim(1)?);
-    out.reshape(shape)
 }

@@ -78,8 +78,8 @@ impl CustomOp2 for RowBias {
 }
 
 /// Sum of the rows of a contiguous tensor seen as `[N, width]`, in row order.
-struct ColumnSum {
-    width: usize,
+pub(super) struct ColumnSum {
+    pub(super) width: usize,
 }
 
 fn column_sum<T: Real>(s: &CpuStorage, l: &Layout, m: usize) -> Result<(CpuStorage, Shape)> {

@@ -76,7 +76,7 @@ fn backward<T: Real>(
         .zip(g)
         .map(|(&v, &gv)| {
             let cdf = h * (T::one() + (v * k).erf());
-            let pdf = c * (-(v * v) * h).exp();
+            let pdf = c * (-(v * v) * h).exp_fast();
             gv * (cdf + v * pdf)
         })
         .collect();

@@ -21,16 +21,19 @@ macro_rules! dispatch {
     };
 }
 
+mod attention_softmax;
 mod bias;
-mod cov_bias;
 mod gelu;
 mod layer_norm;
+mod linear;
+mod math;
 mod softmax;
 
+pub use attention_softmax::softmax_with_covariance;
 pub use bias::add_row_bias;
-pub use cov_bias::add_scaled_covariance;
 pub use gelu::gelu;
 pub use layer_norm::layer_norm;
+pub use linear::linear;
 pub use softmax::softmax_last_dim;
 
 use candle_core::{CpuStorage, DType, Error, Layout, Result, Tensor, WithDType};
@@ -41,17 +44,29 @@ const ROWS_PER_TASK: usize = 128;
 
 /// Float types the kernels run on.
 pub(crate) trait Real: WithDType + num_traits::Float + Send + Sync {
-    /// The error function.
+    /// `e^x`; vectorizable for f32 (see [`math`]).
+    fn exp_fast(self) -> Self;
+    /// The error function; vectorizable for f32 (see [`math`]).
     fn erf(self) -> Self;
 }
 
 impl Real for f32 {
+    #[inline]
+    fn exp_fast(self) -> Self {
+        math::exp_f32(self)
+    }
+    #[inline]
     fn erf(self) -> Self {
-        libm::erff(self)
+        math::erf_f32(self)
     }
 }
 
 impl Real for f64 {
+    #[inline]
+    fn exp_fast(self) -> Self {
+        self.exp()
+    }
+    #[inline]
     fn erf(self) -> Self {
         libm::erf(self)
     }

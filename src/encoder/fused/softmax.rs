@@ -33,6 +33,12 @@ fn last_dim(l: &Layout) -> Result<usize> {
 
 struct Softmax;
 
+/// Divides a row of positive numbers by its sum.
+pub(super) fn normalize<T: Real>(row: &mut [T]) {
+    let inv = row.iter().fold(T::zero(), |a, &v| a + v).recip();
+    row.iter_mut().for_each(|o| *o *= inv);
+}
+
 fn forward<T: Real>(s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
     let x = contiguous::<T>(s, l, "softmax")?;
     let d = last_dim(l)?;
@@ -42,13 +48,10 @@ fn forward<T: Real>(s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
         let max = row
             .iter()
             .fold(T::neg_infinity(), |m, &v| num_traits::Float::max(m, v));
-        let mut sum = T::zero();
         for (o, &v) in out.iter_mut().zip(row) {
-            *o = (v - max).exp();
-            sum += *o;
+            *o = (v - max).exp_fast();
         }
-        let inv = sum.recip();
-        out.iter_mut().for_each(|o| *o *= inv);
+        normalize(out);
     });
     Ok((T::to_cpu_storage_owned(y), l.shape().clone()))
 }
@@ -70,7 +73,7 @@ impl CustomOp1 for Softmax {
 }
 
 /// Backward of [`Softmax`]: from (y, grad of y) to `y * (grad - sum(grad * y))` per row.
-struct SoftmaxGrad;
+pub(super) struct SoftmaxGrad;
 
 fn backward<T: Real>(
     s1: &CpuStorage,

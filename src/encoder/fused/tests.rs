@@ -86,7 +86,8 @@ fn row_bias_matches_broadcast_add() -> Result<()> {
 }
 
 #[test]
-fn covariance_bias_matches_composition() -> Result<()> {
+fn covariance_softmax_matches_composition() -> Result<()> {
+    // 3 x 4 x 5 = 60 rows of 5; the covariance is a var too, so its gradient is checked.
     let vars = [
         random(&[3, 4, 5, 5], 9)?,
         random(&[4], 10)?,
@@ -94,19 +95,40 @@ fn covariance_bias_matches_composition() -> Result<()> {
     ];
     check(
         &vars,
-        |t| add_scaled_covariance(&t[0], &t[1], &t[2]),
+        |t| softmax_with_covariance(&t[0], 0.7, &t[1], &t[2]),
         |t| {
-            t[0].broadcast_add(
-                &t[2]
-                    .unsqueeze(1)?
-                    .broadcast_mul(&t[1].reshape((1, 4, 1, 1))?)?,
-            )
+            let bias = t[2]
+                .unsqueeze(1)?
+                .broadcast_mul(&t[1].reshape((1, 4, 1, 1))?)?;
+            softmax::composed(&((&t[0] * 0.7)? + bias)?)
         },
     )?;
     let wrong = random(&[3, 4, 4], 12)?;
-    assert!(
-        add_scaled_covariance(vars[0].as_tensor(), vars[1].as_tensor(), wrong.as_tensor()).is_err()
+    let refused = softmax_with_covariance(
+        vars[0].as_tensor(),
+        0.7,
+        vars[1].as_tensor(),
+        wrong.as_tensor(),
     );
+    assert!(refused.is_err());
+    Ok(())
+}
+
+#[test]
+fn linear_matches_composition() -> Result<()> {
+    // 3-D input of 2 x 150 rows (two rayon tasks and a partial one).
+    let vars = [
+        random(&[2, 150, 7], 14)?,
+        random(&[5, 7], 15)?,
+        random(&[5], 16)?,
+    ];
+    check(
+        &vars,
+        |t| linear(&t[0], &t[1], &t[2]),
+        |t| t[0].broadcast_matmul(&t[1].t()?)?.broadcast_add(&t[2]),
+    )?;
+    let wrong = random(&[5, 6], 17)?;
+    assert!(linear(vars[0].as_tensor(), wrong.as_tensor(), vars[2].as_tensor()).is_err());
     Ok(())
 }
 

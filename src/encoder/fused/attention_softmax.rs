@@ -1,0 +1,182 @@
+//! The attention weights: softmax of scaled logits plus a per-head covariance bias, fused.
+
+use candle_core::{CpuStorage, CustomOp2, CustomOp3, Layout, Result, Shape, Tensor};
+
+use super::softmax::SoftmaxGrad;
+use super::{contiguous, for_each_row, fusable, Real};
+
+/// `softmax_j(alpha * logits[b, h, i, j] + scale[h] * cov[b, i, j])` for logits `[B, H, C, C]`,
+/// scale `[H]` and covariance `[B, C, C]`.
+///
+/// These are the largest tensors of a training step (`B * H * C^2` elements); one pass each way
+/// replaces the scaling, the bias, the softmax and their gradients' accumulations.
+pub fn softmax_with_covariance(
+    logits: &Tensor,
+    alpha: f64,
+    scale: &Tensor,
+    cov: &Tensor,
+) -> Result<Tensor> {
+    let (b, h, c, c2) = logits.dims4()?;
+    if scale.dims() != [h] || cov.dims() != [b, c, c2] {
+        candle_core::bail!(
+            "covariance bias: logits {:?}, scale {:?}, covariance {:?}",
+            logits.dims(),
+            scale.dims(),
+            cov.dims()
+        )
+    }
+    let cov = cov.to_dtype(logits.dtype())?;
+    if !fusable(logits) || scale.dtype() != logits.dtype() {
+        return composed(logits, alpha, scale, &cov);
+    }
+    logits.contiguous()?.apply_op3(
+        &scale.contiguous()?,
+        &cov.contiguous()?,
+        CovarianceSoftmax { alpha },
+    )
+}
+
+/// The same function from candle's elementwise ops (reference, and the non-CPU path).
+pub fn composed(logits: &Tensor, alpha: f64, scale: &Tensor, cov: &Tensor) -> Result<Tensor> {
+    let h = scale.dim(0)?;
+    let bias = cov
+        .unsqueeze(1)?
+        .broadcast_mul(&scale.reshape((1, h, 1, 1))?)?;
+    super::softmax::composed(&((logits * alpha)? + bias)?)
+}
+
+struct CovarianceSoftmax {
+    alpha: f64,
+}
+
+/// `(H, C * C)` for contiguous inputs of `B * H * C * C`, `H` and `B * C * C` elements.
+fn sizes(logits: usize, heads: usize, cov: usize, batch: usize) -> Result<(usize, usize)> {
+    let plane = cov.checked_div(batch).unwrap_or(0);
+    if heads == 0 || plane == 0 || logits != batch * heads * plane {
+        candle_core::bail!("covariance bias: mismatched sizes")
+    }
+    Ok((heads, plane))
+}
+
+fn forward<T: Real>(
+    s1: &CpuStorage,
+    l1: &Layout,
+    s2: &CpuStorage,
+    l2: &Layout,
+    s3: &CpuStorage,
+    l3: &Layout,
+    alpha: f64,
+) -> Result<(CpuStorage, Shape)> {
+    let x = contiguous::<T>(s1, l1, "covariance softmax")?;
+    let scale = contiguous::<T>(s2, l2, "covariance softmax")?;
+    let cov = contiguous::<T>(s3, l3, "covariance softmax")?;
+    let batch = l1.dims().first().copied().unwrap_or(0);
+    let (heads, plane) = sizes(x.len(), scale.len(), cov.len(), batch)?;
+    let c = l1.dims().last().copied().unwrap_or(0);
+    let rows_per_plane = plane / c.max(1);
+    let alpha = T::from(alpha).unwrap_or_else(T::one);
+    let mut y = vec![T::zero(); x.len()];
+    for_each_row(&mut y, c, |r, out| {
+        // Row r is (b, h, i) in row-major order.
+        let (i, bh) = (r % rows_per_plane, r / rows_per_plane);
+        let (b, h) = (bh / heads, bh % heads);
+        let row = &x[r * c..(r + 1) * c];
+        let bias = &cov[b * plane + i * c..b * plane + (i + 1) * c];
+        let mut max = T::neg_infinity();
+        for ((o, &v), &cv) in out.iter_mut().zip(row).zip(bias) {
+            *o = alpha * v + scale[h] * cv;
+            max = num_traits::Float::max(max, *o);
+        }
+        out.iter_mut().for_each(|o| *o = (*o - max).exp_fast());
+        super::softmax::normalize(out);
+    });
+    Ok((T::to_cpu_storage_owned(y), l1.shape().clone()))
+}
+
+impl CustomOp3 for CovarianceSoftmax {
+    fn name(&self) -> &'static str {
+        "fused-covariance-softmax"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+        s3: &CpuStorage,
+        l3: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        dispatch!(s1, self.name(), forward(s1, l1, s2, l2, s3, l3, self.alpha))
+    }
+
+    fn bwd(
+        &self,
+        _logits: &Tensor,
+        scale: &Tensor,
+        cov: &Tensor,
+        res: &Tensor,
+        grad: &Tensor,
+    ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+        // Gradient with respect to the softmax's input z = alpha * logits + scale * cov.
+        let grad_z = res.apply_op2_no_bwd(&grad.contiguous()?, &SoftmaxGrad)?;
+        let grad_scale = grad_z.apply_op2_no_bwd(cov, &ScaleGrad)?;
+        // The covariance is data in training; its gradient is only formed when something asks.
+        let grad_cov = if cov.track_op() {
+            let (b, h, c, c2) = grad_z.dims4()?;
+            let per_head = grad_z.broadcast_mul(&scale.reshape((1, h, 1, 1))?)?;
+            Some(per_head.sum(1)?.reshape((b, c, c2))?)
+        } else {
+            None
+        };
+        Ok((Some((grad_z * self.alpha)?), Some(grad_scale), grad_cov))
+    }
+}
+
+/// Gradient of the scales: `sum_{b, i, j} grad[b, h, i, j] * cov[b, i, j]` for each head h.
+struct ScaleGrad;
+
+fn scale_grad<T: Real>(
+    s1: &CpuStorage,
+    l1: &Layout,
+    s2: &CpuStorage,
+    l2: &Layout,
+) -> Result<(CpuStorage, Shape)> {
+    let g = contiguous::<T>(s1, l1, "covariance softmax backward")?;
+    let cov = contiguous::<T>(s2, l2, "covariance softmax backward")?;
+    let dims = l1.dims();
+    let (batch, heads) = match dims {
+        [b, h, ..] => (*b, *h),
+        _ => candle_core::bail!(
+            "covariance softmax backward: gradient of rank {}",
+            dims.len()
+        ),
+    };
+    let (heads, plane) = sizes(g.len(), heads, cov.len(), batch)?;
+    let mut acc = vec![T::zero(); heads];
+    for (k, block) in g.chunks(plane).enumerate() {
+        let (b, h) = (k / heads, k % heads);
+        let c = &cov[b * plane..(b + 1) * plane];
+        acc[h] += block
+            .iter()
+            .zip(c)
+            .fold(T::zero(), |a, (&gv, &cv)| a + gv * cv);
+    }
+    Ok((T::to_cpu_storage_owned(acc), Shape::from(heads)))
+}
+
+impl CustomOp2 for ScaleGrad {
+    fn name(&self) -> &'static str {
+        "covariance-softmax-scale-grad"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        dispatch!(s1, self.name(), scale_grad(s1, l1, s2, l2))
+    }
+}
