@@ -3,7 +3,7 @@
 The same architecture, sizes and loss as benches/pretrain.rs: 64 channel tokens of 55 features,
 d = 64, 2 pre-LayerNorm layers of 4-head attention biased by the covariance and a GELU MLP of 128,
 position MLP, covariance pooling, class and reconstruction heads; masked reconstruction +
-cross-entropy; one AdamW step (PyTorch defaults but weight decay 0.01 as candle's default) per
+cross-entropy; one AdamW step (learning rate 1e-3, weight decay 0.01, candle's defaults) per
 batch of 64.
 
 Run: python benches/pretrain_torch.py [THREADS [D_MODEL D_FF]]
@@ -18,7 +18,8 @@ import torch
 from torch import nn
 import torch.nn.functional as F
 
-B, C, FEATURES, HEADS, LAYERS, DROPOUT = 64, 64, 55, 4, 2, 0.1
+# Dropout 0, as eegadapt pretrains (PretrainConfig::new): candle's CPU dropout cannot be seeded.
+B, C, FEATURES, HEADS, LAYERS, DROPOUT = 64, 64, 55, 4, 2, 0.0
 D = int(sys.argv[2]) if len(sys.argv) > 3 else 64
 D_FF = int(sys.argv[3]) if len(sys.argv) > 3 else 128
 

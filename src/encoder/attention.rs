@@ -3,7 +3,8 @@
 use candle_core::{Module, ModuleT, Tensor};
 use candle_nn::{linear, Init, Linear, VarBuilder};
 
-use super::{fused, ops, EncoderConfig, EncoderError, LayerNorm, Result};
+use super::fused::{self, HeadLayout};
+use super::{ops, EncoderConfig, EncoderError, LayerNorm, Result};
 
 /// Pre-LayerNorm residual attention block: `x + dropout(out(attention(norm(x))))`.
 ///
@@ -59,17 +60,15 @@ impl ChannelAttention {
     ) -> Result<Tensor> {
         let (b, c, d) = xs.dims3()?;
         let dh = d / self.n_heads;
-        // [B, C, d] -> [B, H, C, dh], contiguous for the batched matmuls.
-        let heads = |t: Tensor| -> candle_core::Result<Tensor> {
-            t.reshape((b, c, self.n_heads, dh))?
-                .transpose(1, 2)?
-                .contiguous()
+        let split = |layer: &Linear, input: &Tensor, layout| -> Result<Tensor> {
+            let projected = ops::linear_last_dim(layer, input)?;
+            Ok(fused::split_heads(&projected, self.n_heads, layout)?)
         };
         let h = self.norm.forward(xs)?;
-        let q = heads(ops::linear_last_dim(&self.query, &h)?)?;
-        let k = heads(ops::linear_last_dim(&self.key, &h)?)?;
-        let v = heads(ops::linear_last_dim(&self.value, &h)?)?;
-        let k_t = k.t()?.contiguous()?;
+        // [B, H, C, dh] for queries and values, [B, H, dh, C] for keys.
+        let q = split(&self.query, &h, HeadLayout::ChannelRows)?;
+        let k_t = split(&self.key, &h, HeadLayout::ChannelColumns)?;
+        let v = split(&self.value, &h, HeadLayout::ChannelRows)?;
         let logits = q.matmul(&k_t)?;
         let alpha = 1.0 / (dh as f64).sqrt();
         let weights = match (&self.cov_scale, covariance) {
@@ -85,7 +84,7 @@ impl ChannelAttention {
             }
             _ => ops::softmax_last_dim(&(logits * alpha)?)?,
         };
-        let mixed = weights.matmul(&v)?.transpose(1, 2)?.reshape((b, c, d))?;
+        let mixed = fused::merge_heads(&weights.matmul(&v)?)?;
         let update = ops::dropout(
             &ops::linear_last_dim(&self.out, &mixed)?,
             self.dropout,

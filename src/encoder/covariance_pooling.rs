@@ -51,6 +51,10 @@ impl CovariancePooling {
         }
         let kernel = self.kernel(positions)?;
         let cov = covariance.to_dtype(kernel.dtype())?.reshape((b, c * c))?;
-        Ok((cov.matmul(&kernel)? / c as f64)?)
+        // As a linear layer with weight kernel^T and no offset: one graph node, and no gradient
+        // formed for the covariance, which is data.
+        let weight = (kernel.t()? / c as f64)?;
+        let zero = Tensor::zeros(kernel.dim(1)?, kernel.dtype(), kernel.device())?;
+        Ok(super::fused::linear(&cov, &weight, &zero)?)
     }
 }

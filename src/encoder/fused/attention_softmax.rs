@@ -49,6 +49,19 @@ struct CovarianceSoftmax {
     alpha: f64,
 }
 
+#[inline(always)]
+fn softmax_row<T: Real>(row: &[T], bias: &[T], alpha: T, scale: T, out: &mut [T]) {
+    let mut max = T::neg_infinity();
+    for ((o, &v), &cv) in out.iter_mut().zip(row).zip(bias) {
+        *o = alpha * v + scale * cv;
+        max = num_traits::Float::max(max, *o);
+    }
+    out.iter_mut().for_each(|o| *o = (*o - max).exp_fast());
+    super::softmax::normalize(out);
+}
+
+multiversion!(fn softmax_row_kernel<T: Real>(row: &[T], bias: &[T], alpha: T, scale: T, out: &mut [T]) => softmax_row);
+
 /// `(H, C * C)` for contiguous inputs of `B * H * C * C`, `H` and `B * C * C` elements.
 fn sizes(logits: usize, heads: usize, cov: usize, batch: usize) -> Result<(usize, usize)> {
     let plane = cov.checked_div(batch).unwrap_or(0);
@@ -82,13 +95,7 @@ fn forward<T: Real>(
         let (b, h) = (bh / heads, bh % heads);
         let row = &x[r * c..(r + 1) * c];
         let bias = &cov[b * plane + i * c..b * plane + (i + 1) * c];
-        let mut max = T::neg_infinity();
-        for ((o, &v), &cv) in out.iter_mut().zip(row).zip(bias) {
-            *o = alpha * v + scale[h] * cv;
-            max = num_traits::Float::max(max, *o);
-        }
-        out.iter_mut().for_each(|o| *o = (*o - max).exp_fast());
-        super::softmax::normalize(out);
+        softmax_row_kernel(row, bias, alpha, scale[h], out);
     });
     Ok((T::to_cpu_storage_owned(y), l1.shape().clone()))
 }

@@ -19,23 +19,47 @@ pub fn composed(xs: &Tensor) -> Result<Tensor> {
     (xs * 0.5)?.mul(&cdf)
 }
 
+#[inline(always)]
 fn half<T: Real>() -> T {
     T::from(0.5).unwrap_or_else(T::zero)
 }
 
+#[inline(always)]
 fn sqrt_half<T: Real>() -> T {
     T::from(std::f64::consts::FRAC_1_SQRT_2).unwrap_or_else(T::zero)
 }
 
 struct Gelu;
 
+#[inline(always)]
+fn gelu_values<T: Real>(x: &[T], out: &mut [T]) {
+    let (h, k) = (half::<T>(), sqrt_half::<T>());
+    for (o, &v) in out.iter_mut().zip(x) {
+        *o = v * h * (T::one() + (v * k).erf());
+    }
+}
+
+multiversion!(fn gelu_kernel<T: Real>(x: &[T], out: &mut [T]) => gelu_values);
+
+#[inline(always)]
+fn gelu_gradients<T: Real>(x: &[T], g: &[T], out: &mut [T]) {
+    let (h, k) = (half::<T>(), sqrt_half::<T>());
+    // phi(x) = exp(-x^2 / 2) / sqrt(2 pi) = exp(-x^2 / 2) * k / sqrt(pi).
+    let c = T::from(std::f64::consts::FRAC_1_SQRT_2 / std::f64::consts::PI.sqrt())
+        .unwrap_or_else(T::zero);
+    for ((o, &v), &gv) in out.iter_mut().zip(x).zip(g) {
+        let cdf = h * (T::one() + (v * k).erf());
+        let pdf = c * (-(v * v) * h).exp_fast();
+        *o = gv * (cdf + v * pdf);
+    }
+}
+
+multiversion!(fn gelu_grad_kernel<T: Real>(x: &[T], g: &[T], out: &mut [T]) => gelu_gradients);
+
 fn forward<T: Real>(s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
     let x = contiguous::<T>(s, l, "gelu")?;
-    let (h, k) = (half::<T>(), sqrt_half::<T>());
-    let y: Vec<T> = x
-        .iter()
-        .map(|&v| v * h * (T::one() + (v * k).erf()))
-        .collect();
+    let mut y = vec![T::zero(); x.len()];
+    gelu_kernel(x, &mut y);
     Ok((T::to_cpu_storage_owned(y), l.shape().clone()))
 }
 
@@ -67,19 +91,8 @@ fn backward<T: Real>(
     if x.len() != g.len() {
         candle_core::bail!("gelu backward: mismatched shapes")
     }
-    let (h, k) = (half::<T>(), sqrt_half::<T>());
-    // phi(x) = exp(-x^2 / 2) / sqrt(2 pi) = exp(-x^2 / 2) * k / sqrt(pi).
-    let c = T::from(std::f64::consts::FRAC_1_SQRT_2 / std::f64::consts::PI.sqrt())
-        .unwrap_or_else(T::zero);
-    let gx: Vec<T> = x
-        .iter()
-        .zip(g)
-        .map(|(&v, &gv)| {
-            let cdf = h * (T::one() + (v * k).erf());
-            let pdf = c * (-(v * v) * h).exp_fast();
-            gv * (cdf + v * pdf)
-        })
-        .collect();
+    let mut gx = vec![T::zero(); x.len()];
+    gelu_grad_kernel(x, g, &mut gx);
     Ok((T::to_cpu_storage_owned(gx), l1.shape().clone()))
 }
 

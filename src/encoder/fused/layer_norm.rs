@@ -30,7 +30,44 @@ struct LayerNorm {
     eps: f64,
 }
 
+#[inline(always)]
+fn layer_norm_row<T: Real>(row: &[T], w: &[T], b: &[T], eps: f64, out: &mut [T]) {
+    let (mean, inv) = moments(row, eps);
+    for (((o, &xv), &wv), &bv) in out.iter_mut().zip(row).zip(w).zip(b) {
+        *o = (xv - mean) * inv * wv + bv;
+    }
+}
+
+multiversion!(fn layer_norm_row_kernel<T: Real>(row: &[T], w: &[T], b: &[T], eps: f64, out: &mut [T]) => layer_norm_row);
+
+/// One row of the backward pass: writes the input gradient and adds the row's share of the
+/// weight and bias gradients to `acc` (`[grad weight, grad bias]`).
+#[inline(always)]
+fn layer_norm_grad_row<T: Real>(x: &[T], g: &[T], w: &[T], eps: f64, gx: &mut [T], acc: &mut [T]) {
+    let d = x.len();
+    let dn = T::from(d).unwrap_or_else(T::one);
+    let (mean, inv) = moments(x, eps);
+    let (acc_w, acc_b) = acc.split_at_mut(d);
+    let (mut sum_gh, mut sum_gh_xh) = (T::zero(), T::zero());
+    for j in 0..d {
+        let xh = (x[j] - mean) * inv;
+        let gh = g[j] * w[j];
+        sum_gh += gh;
+        sum_gh_xh += gh * xh;
+        acc_w[j] += g[j] * xh;
+        acc_b[j] += g[j];
+    }
+    let (mean_gh, mean_gh_xh) = (sum_gh / dn, sum_gh_xh / dn);
+    for j in 0..d {
+        let xh = (x[j] - mean) * inv;
+        gx[j] = (g[j] * w[j] - mean_gh - xh * mean_gh_xh) * inv;
+    }
+}
+
+multiversion!(fn layer_norm_grad_row_kernel<T: Real>(x: &[T], g: &[T], w: &[T], eps: f64, gx: &mut [T], acc: &mut [T]) => layer_norm_grad_row);
+
 /// Row statistics: the mean and 1 / sqrt(var + eps).
+#[inline(always)]
 fn moments<T: Real>(row: &[T], eps: f64) -> (T, T) {
     let n = T::from(row.len()).unwrap_or_else(T::one);
     let mean = row.iter().fold(T::zero(), |a, &x| a + x) / n;
@@ -68,10 +105,7 @@ fn forward<T: Real>(
     let mut y = vec![T::zero(); x.len()];
     for_each_row(&mut y, d, |r, out| {
         let row = &x[r * d..(r + 1) * d];
-        let (mean, inv) = moments(row, eps);
-        for (((o, &xv), &wv), &bv) in out.iter_mut().zip(row).zip(w).zip(b) {
-            *o = (xv - mean) * inv * wv + bv;
-        }
+        layer_norm_row_kernel(row, w, b, eps, out);
     });
     Ok((T::to_cpu_storage_owned(y), l1.shape().clone()))
 }
@@ -139,7 +173,6 @@ fn backward<T: Real>(
         candle_core::bail!("layer-norm backward: mismatched shapes")
     }
     let n = x.len();
-    let dn = T::from(d).unwrap_or_else(T::one);
     let mut out = vec![T::zero(); n + 2 * d];
     let (grad_x, params) = out.split_at_mut(n);
     // Each task returns its rows' share of the weight and bias gradients.
@@ -152,21 +185,7 @@ fn backward<T: Real>(
                 let r = task * super::ROWS_PER_TASK + i;
                 let xr = &x[r * d..(r + 1) * d];
                 let gr = &g[r * d..(r + 1) * d];
-                let (mean, inv) = moments(xr, eps);
-                let (mut sum_gh, mut sum_gh_xh) = (T::zero(), T::zero());
-                for j in 0..d {
-                    let xh = (xr[j] - mean) * inv;
-                    let gh = gr[j] * w[j];
-                    sum_gh += gh;
-                    sum_gh_xh += gh * xh;
-                    acc[j] += gr[j] * xh;
-                    acc[d + j] += gr[j];
-                }
-                let (mean_gh, mean_gh_xh) = (sum_gh / dn, sum_gh_xh / dn);
-                for j in 0..d {
-                    let xh = (xr[j] - mean) * inv;
-                    gx[j] = (gr[j] * w[j] - mean_gh - xh * mean_gh_xh) * inv;
-                }
+                layer_norm_grad_row_kernel(xr, gr, w, eps, gx, &mut acc);
             }
             acc
         })

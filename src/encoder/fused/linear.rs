@@ -116,11 +116,17 @@ impl CustomOp3 for Linear {
         let (n, k) = weight.dims2()?;
         let rows = xs.elem_count() / k.max(1);
         let g = grad.contiguous()?.reshape((rows, n))?;
-        let grad_x = g.matmul(&weight.detach())?.reshape(xs.shape())?;
+        // Inputs that are data (the feature tokens, the covariances) need no gradient; candle's
+        // own matmul backward would compute it anyway.
+        let grad_x = if xs.track_op() {
+            Some(g.matmul(&weight.detach())?.reshape(xs.shape())?)
+        } else {
+            None
+        };
         let grad_w = g.t()?.matmul(&xs.detach().reshape((rows, k))?)?;
         let grad_b = g
             .apply_op1_no_bwd(&ColumnSum { width: n })?
             .reshape(bias.shape())?;
-        Ok((Some(grad_x), Some(grad_w), Some(grad_b)))
+        Ok((grad_x, Some(grad_w), Some(grad_b)))
     }
 }

@@ -21,9 +21,37 @@ macro_rules! dispatch {
     };
 }
 
+/// Defines `$name`, which runs the `#[inline(always)]` function `$body` compiled for AVX2 and
+/// FMA when the CPU has them, and as baseline x86-64 (or other) code otherwise.
+///
+/// Release builds target baseline x86-64, where these loops stay scalar; PyTorch dispatches the
+/// same way at run time. std caches the feature check.
+macro_rules! multiversion {
+    (fn $name:ident<T: Real>($($arg:ident: $ty:ty),* $(,)?) => $body:ident) => {
+        fn $name<T: Real>($($arg: $ty),*) {
+            #[cfg(target_arch = "x86_64")]
+            {
+                if std::arch::is_x86_feature_detected!("avx2")
+                    && std::arch::is_x86_feature_detected!("fma")
+                {
+                    #[target_feature(enable = "avx2,fma")]
+                    fn fast<T: Real>($($arg: $ty),*) {
+                        $body($($arg),*)
+                    }
+                    // SAFETY: calling a function compiled for AVX2 and FMA needs only a CPU
+                    // that has them, checked just above.
+                    return unsafe { fast::<T>($($arg),*) };
+                }
+            }
+            $body($($arg),*)
+        }
+    };
+}
+
 mod attention_softmax;
 mod bias;
 mod gelu;
+mod heads;
 mod layer_norm;
 mod linear;
 mod math;
@@ -32,6 +60,7 @@ mod softmax;
 pub use attention_softmax::softmax_with_covariance;
 pub use bias::add_row_bias;
 pub use gelu::gelu;
+pub use heads::{merge_heads, split_heads, HeadLayout};
 pub use layer_norm::layer_norm;
 pub use linear::linear;
 pub use softmax::softmax_last_dim;
@@ -51,22 +80,22 @@ pub(crate) trait Real: WithDType + num_traits::Float + Send + Sync {
 }
 
 impl Real for f32 {
-    #[inline]
+    #[inline(always)]
     fn exp_fast(self) -> Self {
         math::exp_f32(self)
     }
-    #[inline]
+    #[inline(always)]
     fn erf(self) -> Self {
         math::erf_f32(self)
     }
 }
 
 impl Real for f64 {
-    #[inline]
+    #[inline(always)]
     fn exp_fast(self) -> Self {
         self.exp()
     }
-    #[inline]
+    #[inline(always)]
     fn erf(self) -> Self {
         libm::erf(self)
     }

@@ -34,6 +34,7 @@ fn last_dim(l: &Layout) -> Result<usize> {
 struct Softmax;
 
 /// Divides a row of positive numbers by its sum.
+#[inline(always)]
 pub(super) fn normalize<T: Real>(row: &mut [T]) {
     let inv = row.iter().fold(T::zero(), |a, &v| a + v).recip();
     row.iter_mut().for_each(|o| *o *= inv);
@@ -75,6 +76,16 @@ impl CustomOp1 for Softmax {
 /// Backward of [`Softmax`]: from (y, grad of y) to `y * (grad - sum(grad * y))` per row.
 pub(super) struct SoftmaxGrad;
 
+#[inline(always)]
+fn softmax_grad_row<T: Real>(y: &[T], g: &[T], out: &mut [T]) {
+    let dot = y.iter().zip(g).fold(T::zero(), |a, (&yv, &gv)| a + yv * gv);
+    for ((o, &yv), &gv) in out.iter_mut().zip(y).zip(g) {
+        *o = yv * (gv - dot);
+    }
+}
+
+multiversion!(fn softmax_grad_row_kernel<T: Real>(y: &[T], g: &[T], out: &mut [T]) => softmax_grad_row);
+
 fn backward<T: Real>(
     s1: &CpuStorage,
     l1: &Layout,
@@ -90,13 +101,7 @@ fn backward<T: Real>(
     let mut gx = vec![T::zero(); y.len()];
     for_each_row(&mut gx, d, |r, out| {
         let (yr, gr) = (&y[r * d..(r + 1) * d], &g[r * d..(r + 1) * d]);
-        let dot = yr
-            .iter()
-            .zip(gr)
-            .fold(T::zero(), |a, (&yv, &gv)| a + yv * gv);
-        for ((o, &yv), &gv) in out.iter_mut().zip(yr).zip(gr) {
-            *o = yv * (gv - dot);
-        }
+        softmax_grad_row_kernel(yr, gr, out);
     });
     Ok((T::to_cpu_storage_owned(gx), l1.shape().clone()))
 }

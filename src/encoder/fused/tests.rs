@@ -133,6 +133,34 @@ fn linear_matches_composition() -> Result<()> {
 }
 
 #[test]
+fn heads_match_reshape_and_transpose() -> Result<()> {
+    let vars = [random(&[2, 5, 12], 18)?];
+    check(
+        &vars,
+        |t| split_heads(&t[0], 3, HeadLayout::ChannelRows),
+        |t| t[0].reshape((2, 5, 3, 4))?.transpose(1, 2)?.contiguous(),
+    )?;
+    check(
+        &vars,
+        |t| split_heads(&t[0], 3, HeadLayout::ChannelColumns),
+        |t| {
+            t[0].reshape((2, 5, 3, 4))?
+                .transpose(1, 2)?
+                .transpose(2, 3)?
+                .contiguous()
+        },
+    )?;
+    let split = [random(&[2, 3, 5, 4], 19)?];
+    check(
+        &split,
+        |t| merge_heads(&t[0]),
+        |t| t[0].transpose(1, 2)?.contiguous()?.reshape((2, 5, 12)),
+    )?;
+    assert!(split_heads(vars[0].as_tensor(), 5, HeadLayout::ChannelRows).is_err());
+    Ok(())
+}
+
+#[test]
 fn f32_kernels_agree_with_f64() -> Result<()> {
     let x = random(&[64, 16], 13)?.as_tensor().clone();
     let x32 = x.to_dtype(DType::F32)?;
