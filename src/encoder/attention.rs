@@ -3,7 +3,7 @@
 use candle_core::{Module, ModuleT, Tensor};
 use candle_nn::{linear, Init, Linear, VarBuilder};
 
-use super::fused::{self, HeadLayout};
+use super::fused;
 use super::{ops, EncoderConfig, EncoderError, LayerNorm, Result};
 
 /// Pre-LayerNorm residual attention block: `x + dropout(out(attention(norm(x))))`.
@@ -60,18 +60,22 @@ impl ChannelAttention {
     ) -> Result<Tensor> {
         let (b, c, d) = xs.dims3()?;
         let dh = d / self.n_heads;
-        let split = |layer: &Linear, input: &Tensor, layout| -> Result<Tensor> {
-            let projected = ops::linear_last_dim(layer, input)?;
-            Ok(fused::split_heads(&projected, self.n_heads, layout)?)
-        };
         let h = self.norm.forward(xs)?;
-        // [B, H, C, dh] for queries and values, [B, H, dh, C] for keys.
-        let q = split(&self.query, &h, HeadLayout::ChannelRows)?;
-        let k_t = split(&self.key, &h, HeadLayout::ChannelColumns)?;
-        let v = split(&self.value, &h, HeadLayout::ChannelRows)?;
-        let logits = q.matmul(&k_t)?;
+        // One product for queries, keys and values, split to [3, B, H, C, dh].
+        let weight = Tensor::cat(
+            &[self.query.weight(), self.key.weight(), self.value.weight()],
+            0,
+        )?;
+        let biases = [&self.query, &self.key, &self.value].map(|l| l.bias().cloned());
+        let qkv = match biases {
+            [Some(bq), Some(bk), Some(bv)] => {
+                fused::linear(&h, &weight, &Tensor::cat(&[bq, bk, bv], 0)?)?
+            }
+            _ => h.broadcast_matmul(&weight.t()?)?,
+        };
+        let stacked = fused::split_heads(&qkv, 3, self.n_heads)?;
         let alpha = 1.0 / (dh as f64).sqrt();
-        let weights = match (&self.cov_scale, covariance) {
+        let mixed = match (&self.cov_scale, covariance) {
             (Some(scale), Some(cov)) => {
                 if cov.dims() != [b, c, c] {
                     return Err(EncoderError::Shape {
@@ -80,11 +84,16 @@ impl ChannelAttention {
                         got: cov.dims().to_vec(),
                     });
                 }
-                fused::softmax_with_covariance(&logits, alpha, scale, cov)?
+                fused::attention(&stacked, alpha, scale, cov)?
             }
-            _ => ops::softmax_last_dim(&(logits * alpha)?)?,
+            // No covariance: a zero bias, so one code path serves both.
+            _ => {
+                let scale = Tensor::zeros(self.n_heads, xs.dtype(), xs.device())?;
+                let cov = Tensor::zeros((b, c, c), xs.dtype(), xs.device())?;
+                fused::attention(&stacked, alpha, &scale, &cov)?
+            }
         };
-        let mixed = fused::merge_heads(&weights.matmul(&v)?)?;
+        let mixed = fused::merge_heads(&mixed)?;
         let update = ops::dropout(
             &ops::linear_last_dim(&self.out, &mixed)?,
             self.dropout,

@@ -1,40 +1,8 @@
-//! The attention weights: softmax of scaled logits plus a per-head covariance bias, fused.
+//! The attention weights: softmax of scaled logits plus a per-head covariance bias.
 
 use candle_core::{CpuStorage, CustomOp2, CustomOp3, Layout, Result, Shape, Tensor};
 
-use super::softmax::SoftmaxGrad;
-use super::{contiguous, for_each_row, fusable, Real};
-
-/// `softmax_j(alpha * logits[b, h, i, j] + scale[h] * cov[b, i, j])` for logits `[B, H, C, C]`,
-/// scale `[H]` and covariance `[B, C, C]`.
-///
-/// These are the largest tensors of a training step (`B * H * C^2` elements); one pass each way
-/// replaces the scaling, the bias, the softmax and their gradients' accumulations.
-pub fn softmax_with_covariance(
-    logits: &Tensor,
-    alpha: f64,
-    scale: &Tensor,
-    cov: &Tensor,
-) -> Result<Tensor> {
-    let (b, h, c, c2) = logits.dims4()?;
-    if scale.dims() != [h] || cov.dims() != [b, c, c2] {
-        candle_core::bail!(
-            "covariance bias: logits {:?}, scale {:?}, covariance {:?}",
-            logits.dims(),
-            scale.dims(),
-            cov.dims()
-        )
-    }
-    let cov = cov.to_dtype(logits.dtype())?;
-    if !fusable(logits) || scale.dtype() != logits.dtype() {
-        return composed(logits, alpha, scale, &cov);
-    }
-    logits.contiguous()?.apply_op3(
-        &scale.contiguous()?,
-        &cov.contiguous()?,
-        CovarianceSoftmax { alpha },
-    )
-}
+use super::{contiguous, for_each_row, Real};
 
 /// The same function from candle's elementwise ops (reference, and the non-CPU path).
 pub fn composed(logits: &Tensor, alpha: f64, scale: &Tensor, cov: &Tensor) -> Result<Tensor> {
@@ -45,8 +13,10 @@ pub fn composed(logits: &Tensor, alpha: f64, scale: &Tensor, cov: &Tensor) -> Re
     super::softmax::composed(&((logits * alpha)? + bias)?)
 }
 
-struct CovarianceSoftmax {
-    alpha: f64,
+/// `softmax_j(alpha * logits[b, h, i, j] + scale[h] * cov[b, i, j])` for logits `[B, H, C, C]`,
+/// scale `[H]` and covariance `[B, C, C]` (forward only: [`super::attention`] forms its gradient).
+pub(super) struct CovarianceSoftmax {
+    pub(super) alpha: f64,
 }
 
 #[inline(always)]
@@ -116,32 +86,10 @@ impl CustomOp3 for CovarianceSoftmax {
     ) -> Result<(CpuStorage, Shape)> {
         dispatch!(s1, self.name(), forward(s1, l1, s2, l2, s3, l3, self.alpha))
     }
-
-    fn bwd(
-        &self,
-        _logits: &Tensor,
-        scale: &Tensor,
-        cov: &Tensor,
-        res: &Tensor,
-        grad: &Tensor,
-    ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
-        // Gradient with respect to the softmax's input z = alpha * logits + scale * cov.
-        let grad_z = res.apply_op2_no_bwd(&grad.contiguous()?, &SoftmaxGrad)?;
-        let grad_scale = grad_z.apply_op2_no_bwd(cov, &ScaleGrad)?;
-        // The covariance is data in training; its gradient is only formed when something asks.
-        let grad_cov = if cov.track_op() {
-            let (b, h, c, c2) = grad_z.dims4()?;
-            let per_head = grad_z.broadcast_mul(&scale.reshape((1, h, 1, 1))?)?;
-            Some(per_head.sum(1)?.reshape((b, c, c2))?)
-        } else {
-            None
-        };
-        Ok((Some((grad_z * self.alpha)?), Some(grad_scale), grad_cov))
-    }
 }
 
 /// Gradient of the scales: `sum_{b, i, j} grad[b, h, i, j] * cov[b, i, j]` for each head h.
-struct ScaleGrad;
+pub(super) struct ScaleGrad;
 
 fn scale_grad<T: Real>(
     s1: &CpuStorage,

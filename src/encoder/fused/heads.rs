@@ -4,99 +4,78 @@ use candle_core::{CpuStorage, CustomOp1, Layout, Result, Shape, Tensor};
 
 use super::{contiguous, fusable, Real};
 
-/// Where a head's channel index goes in the split layout.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum HeadLayout {
-    /// `[B, H, C, dh]`: queries and values.
-    ChannelRows,
-    /// `[B, H, dh, C]`: keys, ready for `q @ k`.
-    ChannelColumns,
-}
-
-/// `[B, C, H * dh]` to `[B, H, C, dh]` or `[B, H, dh, C]`, contiguous.
+/// `[B, C, S * H * dh]` (S projections side by side, e.g. queries, keys and values) to
+/// `[S, B, H, C, dh]`, contiguous.
 ///
 /// Composed as reshape, transpose and copy, candle's backward pass accumulates a full-size
-/// gradient for each of the three (one of them strided); here the gradient is one copy back.
-pub fn split_heads(xs: &Tensor, heads: usize, layout: HeadLayout) -> Result<Tensor> {
-    let (b, c, d) = xs.dims3()?;
-    if heads == 0 || d % heads != 0 {
-        candle_core::bail!("split heads: width {d} is not a multiple of {heads} heads")
+/// gradient for each of those ops; here the gradient is one copy back.
+pub fn split_heads(xs: &Tensor, stacks: usize, heads: usize) -> Result<Tensor> {
+    let (b, c, width) = xs.dims3()?;
+    let parts = stacks * heads;
+    if parts == 0 || width % parts != 0 {
+        candle_core::bail!("split heads: width {width} is not {stacks} x {heads} heads")
     }
-    let dh = d / heads;
+    let dh = width / parts;
     if !fusable(xs) {
-        let split = xs.reshape((b, c, heads, dh))?.transpose(1, 2)?;
-        return match layout {
-            HeadLayout::ChannelRows => split.contiguous(),
-            HeadLayout::ChannelColumns => split.transpose(2, 3)?.contiguous(),
-        };
+        return xs
+            .reshape((b, c, stacks, heads, dh))?
+            .permute((2, 0, 3, 1, 4))?
+            .contiguous();
     }
     let op = Heads {
-        dims: [b, c, heads, dh],
-        layout,
+        dims: [stacks, b, c, heads, dh],
         split: true,
     };
     xs.contiguous()?.apply_op1(op)
 }
 
-/// `[B, H, C, dh]` to `[B, C, H * dh]`, the inverse of [`split_heads`] with `ChannelRows`.
+/// `[B, H, C, dh]` to `[B, C, H * dh]`, the inverse of [`split_heads`] with one stack.
 pub fn merge_heads(xs: &Tensor) -> Result<Tensor> {
     let (b, h, c, dh) = xs.dims4()?;
     if !fusable(xs) {
         return xs.transpose(1, 2)?.contiguous()?.reshape((b, c, h * dh));
     }
     let op = Heads {
-        dims: [b, c, h, dh],
-        layout: HeadLayout::ChannelRows,
+        dims: [1, b, c, h, dh],
         split: false,
     };
     xs.contiguous()?.apply_op1(op)
 }
 
-/// The permutation between `[B, C, H * dh]` and a split layout, in either direction.
+/// The permutation between `[B, C, S * H * dh]` and `[S, B, H, C, dh]`, in either direction.
 struct Heads {
-    /// `[B, C, H, dh]`.
-    dims: [usize; 4],
-    layout: HeadLayout,
+    /// `[S, B, C, H, dh]`.
+    dims: [usize; 5],
     /// Tokens to heads when true, heads to tokens when false.
     split: bool,
 }
 
 impl Heads {
     fn shape(&self) -> Shape {
-        let [b, c, h, dh] = self.dims;
-        match (self.split, self.layout) {
-            (false, _) => Shape::from((b, c, h * dh)),
-            (true, HeadLayout::ChannelRows) => Shape::from((b, h, c, dh)),
-            (true, HeadLayout::ChannelColumns) => Shape::from((b, h, dh, c)),
-        }
-    }
-
-    /// Offset in the split layout of token element (b, i, h, j).
-    fn split_offset(&self, b: usize, i: usize, h: usize, j: usize) -> usize {
-        let [_, c, heads, dh] = self.dims;
-        let plane = ((b * heads) + h) * c * dh;
-        match self.layout {
-            HeadLayout::ChannelRows => plane + i * dh + j,
-            HeadLayout::ChannelColumns => plane + j * c + i,
+        let [s, b, c, h, dh] = self.dims;
+        match (self.split, s) {
+            (false, 1) => Shape::from((b, c, h * dh)),
+            (false, _) => Shape::from((b, c, s * h * dh)),
+            (true, _) => Shape::from(vec![s, b, h, c, dh]),
         }
     }
 }
 
 fn permute<T: Real>(op: &Heads, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
     let src = contiguous::<T>(s, l, "heads")?;
-    let [b, c, h, dh] = op.dims;
-    let n = b * c * h * dh;
+    let [stacks, b, c, h, dh] = op.dims;
+    let n = stacks * b * c * h * dh;
     if src.len() != n {
         candle_core::bail!("heads: {} elements for {:?}", src.len(), op.dims)
     }
     let mut out = vec![T::zero(); n];
+    // Walk the token layout; each head's dh values are adjacent in both layouts.
     let mut token = 0;
     for bi in 0..b {
         for i in 0..c {
-            for hi in 0..h {
-                // A head's dh values are adjacent in both layouts unless channels are columns.
-                if op.layout == HeadLayout::ChannelRows {
-                    let split = op.split_offset(bi, i, hi, 0);
+            for si in 0..stacks {
+                for hi in 0..h {
+                    let split = (((si * b + bi) * h + hi) * c + i) * dh;
                     let (dst, from) = if op.split {
                         (&mut out[split..split + dh], &src[token..token + dh])
                     } else {
@@ -104,16 +83,6 @@ fn permute<T: Real>(op: &Heads, s: &CpuStorage, l: &Layout) -> Result<(CpuStorag
                     };
                     dst.copy_from_slice(from);
                     token += dh;
-                    continue;
-                }
-                for j in 0..dh {
-                    let split = op.split_offset(bi, i, hi, j);
-                    if op.split {
-                        out[split] = src[token];
-                    } else {
-                        out[token] = src[split];
-                    }
-                    token += 1;
                 }
             }
         }
@@ -134,12 +103,13 @@ impl CustomOp1 for Heads {
         dispatch!(s, self.name(), permute(self, s, l))
     }
 
-    fn bwd(&self, _xs: &Tensor, _res: &Tensor, grad: &Tensor) -> Result<Option<Tensor>> {
+    fn bwd(&self, xs: &Tensor, _res: &Tensor, grad: &Tensor) -> Result<Option<Tensor>> {
         let inverse = Heads {
             dims: self.dims,
-            layout: self.layout,
             split: !self.split,
         };
-        Ok(Some(grad.contiguous()?.apply_op1_no_bwd(&inverse)?))
+        // The inverse of a merge comes out as [1, B, H, C, dh]; the input was [B, H, C, dh].
+        let back = grad.contiguous()?.apply_op1_no_bwd(&inverse)?;
+        Ok(Some(back.reshape(xs.shape())?))
     }
 }

@@ -48,6 +48,7 @@ macro_rules! multiversion {
     };
 }
 
+mod attention;
 mod attention_softmax;
 mod bias;
 mod gelu;
@@ -57,10 +58,10 @@ mod linear;
 mod math;
 mod softmax;
 
-pub use attention_softmax::softmax_with_covariance;
+pub use attention::attention;
 pub use bias::add_row_bias;
 pub use gelu::gelu;
-pub use heads::{merge_heads, split_heads, HeadLayout};
+pub use heads::{merge_heads, split_heads};
 pub use layer_norm::layer_norm;
 pub use linear::linear;
 pub use softmax::softmax_last_dim;

@@ -86,25 +86,27 @@ fn row_bias_matches_broadcast_add() -> Result<()> {
 }
 
 #[test]
-fn covariance_softmax_matches_composition() -> Result<()> {
-    // 3 x 4 x 5 = 60 rows of 5; the covariance is a var too, so its gradient is checked.
+fn attention_matches_composition() -> Result<()> {
+    // qkv [3, B = 2, H = 3, C = 5, dh = 4]; the covariance is a var too, so its gradient is checked.
     let vars = [
-        random(&[3, 4, 5, 5], 9)?,
-        random(&[4], 10)?,
-        random(&[3, 5, 5], 11)?,
+        random(&[3, 2, 3, 5, 4], 9)?,
+        random(&[3], 10)?,
+        random(&[2, 5, 5], 11)?,
     ];
     check(
         &vars,
-        |t| softmax_with_covariance(&t[0], 0.7, &t[1], &t[2]),
+        |t| attention(&t[0], 0.7, &t[1], &t[2]),
         |t| {
+            let (q, k, v) = (t[0].get(0)?, t[0].get(1)?, t[0].get(2)?);
             let bias = t[2]
                 .unsqueeze(1)?
-                .broadcast_mul(&t[1].reshape((1, 4, 1, 1))?)?;
-            softmax::composed(&((&t[0] * 0.7)? + bias)?)
+                .broadcast_mul(&t[1].reshape((1, 3, 1, 1))?)?;
+            let logits = ((q.matmul(&k.t()?)? * 0.7)? + bias)?;
+            softmax::composed(&logits)?.matmul(&v)
         },
     )?;
-    let wrong = random(&[3, 4, 4], 12)?;
-    let refused = softmax_with_covariance(
+    let wrong = random(&[2, 4, 4], 12)?;
+    let refused = attention(
         vars[0].as_tensor(),
         0.7,
         vars[1].as_tensor(),
@@ -133,20 +135,15 @@ fn linear_matches_composition() -> Result<()> {
 }
 
 #[test]
-fn heads_match_reshape_and_transpose() -> Result<()> {
+fn heads_match_reshape_and_permute() -> Result<()> {
+    // [B = 2, C = 5, 2 stacks x 3 heads x dh = 2].
     let vars = [random(&[2, 5, 12], 18)?];
     check(
         &vars,
-        |t| split_heads(&t[0], 3, HeadLayout::ChannelRows),
-        |t| t[0].reshape((2, 5, 3, 4))?.transpose(1, 2)?.contiguous(),
-    )?;
-    check(
-        &vars,
-        |t| split_heads(&t[0], 3, HeadLayout::ChannelColumns),
+        |t| split_heads(&t[0], 2, 3),
         |t| {
-            t[0].reshape((2, 5, 3, 4))?
-                .transpose(1, 2)?
-                .transpose(2, 3)?
+            t[0].reshape((2, 5, 2, 3, 2))?
+                .permute((2, 0, 3, 1, 4))?
                 .contiguous()
         },
     )?;
@@ -156,7 +153,7 @@ fn heads_match_reshape_and_transpose() -> Result<()> {
         |t| merge_heads(&t[0]),
         |t| t[0].transpose(1, 2)?.contiguous()?.reshape((2, 5, 12)),
     )?;
-    assert!(split_heads(vars[0].as_tensor(), 5, HeadLayout::ChannelRows).is_err());
+    assert!(split_heads(vars[0].as_tensor(), 5, 1).is_err());
     Ok(())
 }
 
