@@ -152,6 +152,8 @@ fn main() {
             let out = Command::new(&exe)
                 .args(["--child-steps", &d_model.to_string(), &d_ff.to_string()])
                 .env("RAYON_NUM_THREADS", threads.to_string())
+                // As the CLI sets it (see `limit_threads` in src/cli/mod.rs).
+                .env("CANDLE_NUM_THREADS", "1")
                 .output()
                 .expect("child");
             let text = String::from_utf8_lossy(&out.stdout);
