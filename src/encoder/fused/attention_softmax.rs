@@ -1,6 +1,6 @@
 //! The attention weights: softmax of scaled logits plus a per-head covariance bias.
 
-use candle_core::{CpuStorage, CustomOp2, CustomOp3, Layout, Result, Shape, Tensor};
+use candle_core::{CpuStorage, Layout, Result, Shape, Tensor};
 
 use super::{contiguous, for_each_row, Real};
 
@@ -70,23 +70,12 @@ fn forward<T: Real>(
     Ok((T::to_cpu_storage_owned(y), l1.shape().clone()))
 }
 
-impl CustomOp3 for CovarianceSoftmax {
-    fn name(&self) -> &'static str {
-        "fused-covariance-softmax"
-    }
-
-    fn cpu_fwd(
-        &self,
-        s1: &CpuStorage,
-        l1: &Layout,
-        s2: &CpuStorage,
-        l2: &Layout,
-        s3: &CpuStorage,
-        l3: &Layout,
-    ) -> Result<(CpuStorage, Shape)> {
-        dispatch!(s1, self.name(), forward(s1, l1, s2, l2, s3, l3, self.alpha))
-    }
-}
+forward_only_op!(
+    CovarianceSoftmax,
+    "fused-covariance-softmax",
+    forward(s1, l1, s2, l2, s3, l3),
+    alpha
+);
 
 /// Gradient of the scales: `sum_{b, i, j} grad[b, h, i, j] * cov[b, i, j]` for each head h.
 pub(super) struct ScaleGrad;
@@ -120,18 +109,8 @@ fn scale_grad<T: Real>(
     Ok((T::to_cpu_storage_owned(acc), Shape::from(heads)))
 }
 
-impl CustomOp2 for ScaleGrad {
-    fn name(&self) -> &'static str {
-        "covariance-softmax-scale-grad"
-    }
-
-    fn cpu_fwd(
-        &self,
-        s1: &CpuStorage,
-        l1: &Layout,
-        s2: &CpuStorage,
-        l2: &Layout,
-    ) -> Result<(CpuStorage, Shape)> {
-        dispatch!(s1, self.name(), scale_grad(s1, l1, s2, l2))
-    }
-}
+forward_only_op!(
+    ScaleGrad,
+    "covariance-softmax-scale-grad",
+    scale_grad(s1, l1, s2, l2)
+);

@@ -1,6 +1,6 @@
 //! Addition of a bias shared by every row (linear-layer biases, position embeddings), fused.
 
-use candle_core::{CpuStorage, CustomOp1, CustomOp2, Layout, Result, Shape, Tensor};
+use candle_core::{CpuStorage, CustomOp2, Layout, Result, Shape, Tensor};
 
 use super::{contiguous, for_each_row, fusable, Real};
 
@@ -96,12 +96,4 @@ fn column_sum<T: Real>(s: &CpuStorage, l: &Layout, m: usize) -> Result<(CpuStora
     Ok((T::to_cpu_storage_owned(acc), Shape::from(m)))
 }
 
-impl CustomOp1 for ColumnSum {
-    fn name(&self) -> &'static str {
-        "column-sum"
-    }
-
-    fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
-        dispatch!(s, self.name(), column_sum(s, l, self.width))
-    }
-}
+forward_only_op!(ColumnSum, "column-sum", column_sum(s, l), width);

@@ -1,6 +1,6 @@
 //! Exact GELU, fused.
 
-use candle_core::{CpuStorage, CustomOp1, CustomOp2, Layout, Result, Shape, Tensor};
+use candle_core::{CpuStorage, CustomOp1, Layout, Result, Shape, Tensor};
 
 use super::{contiguous, fusable, Real};
 
@@ -96,18 +96,4 @@ fn backward<T: Real>(
     Ok((T::to_cpu_storage_owned(gx), l1.shape().clone()))
 }
 
-impl CustomOp2 for GeluGrad {
-    fn name(&self) -> &'static str {
-        "fused-gelu-grad"
-    }
-
-    fn cpu_fwd(
-        &self,
-        s1: &CpuStorage,
-        l1: &Layout,
-        s2: &CpuStorage,
-        l2: &Layout,
-    ) -> Result<(CpuStorage, Shape)> {
-        dispatch!(s1, self.name(), backward(s1, l1, s2, l2))
-    }
-}
+forward_only_op!(GeluGrad, "fused-gelu-grad", backward(s1, l1, s2, l2));

@@ -198,20 +198,9 @@ fn backward<T: Real>(
     Ok((T::to_cpu_storage_owned(out), Shape::from(n + 2 * d)))
 }
 
-impl CustomOp3 for LayerNormGrad {
-    fn name(&self) -> &'static str {
-        "fused-layer-norm-grad"
-    }
-
-    fn cpu_fwd(
-        &self,
-        s1: &CpuStorage,
-        l1: &Layout,
-        s2: &CpuStorage,
-        l2: &Layout,
-        s3: &CpuStorage,
-        l3: &Layout,
-    ) -> Result<(CpuStorage, Shape)> {
-        dispatch!(s1, self.name(), backward(s1, l1, s2, l2, s3, l3, self.eps))
-    }
-}
+forward_only_op!(
+    LayerNormGrad,
+    "fused-layer-norm-grad",
+    backward(s1, l1, s2, l2, s3, l3),
+    eps
+);

@@ -21,6 +21,62 @@ macro_rules! dispatch {
     };
 }
 
+/// Implements a forward-only custom op (a kernel that backward passes call) whose CPU forward is
+/// `$f::<f32 or f64>(storages and layouts..., self.fields...)`; the arity follows the arguments.
+macro_rules! forward_only_op {
+    ($op:ty, $name:literal, $f:ident(s, l) $(, $field:ident)*) => {
+        impl candle_core::CustomOp1 for $op {
+            fn name(&self) -> &'static str {
+                $name
+            }
+
+            fn cpu_fwd(
+                &self,
+                s: &candle_core::CpuStorage,
+                l: &candle_core::Layout,
+            ) -> candle_core::Result<(candle_core::CpuStorage, candle_core::Shape)> {
+                dispatch!(s, $name, $f(s, l $(, self.$field)*))
+            }
+        }
+    };
+    ($op:ty, $name:literal, $f:ident(s1, l1, s2, l2) $(, $field:ident)*) => {
+        impl candle_core::CustomOp2 for $op {
+            fn name(&self) -> &'static str {
+                $name
+            }
+
+            fn cpu_fwd(
+                &self,
+                s1: &candle_core::CpuStorage,
+                l1: &candle_core::Layout,
+                s2: &candle_core::CpuStorage,
+                l2: &candle_core::Layout,
+            ) -> candle_core::Result<(candle_core::CpuStorage, candle_core::Shape)> {
+                dispatch!(s1, $name, $f(s1, l1, s2, l2 $(, self.$field)*))
+            }
+        }
+    };
+    ($op:ty, $name:literal, $f:ident(s1, l1, s2, l2, s3, l3) $(, $field:ident)*) => {
+        impl candle_core::CustomOp3 for $op {
+            fn name(&self) -> &'static str {
+                $name
+            }
+
+            fn cpu_fwd(
+                &self,
+                s1: &candle_core::CpuStorage,
+                l1: &candle_core::Layout,
+                s2: &candle_core::CpuStorage,
+                l2: &candle_core::Layout,
+                s3: &candle_core::CpuStorage,
+                l3: &candle_core::Layout,
+            ) -> candle_core::Result<(candle_core::CpuStorage, candle_core::Shape)> {
+                dispatch!(s1, $name, $f(s1, l1, s2, l2, s3, l3 $(, self.$field)*))
+            }
+        }
+    };
+}
+
 /// Defines `$name`, which runs the `#[inline(always)]` function `$body` compiled for AVX2 and
 /// FMA when the CPU has them, and as baseline x86-64 (or other) code otherwise.
 ///
