@@ -100,9 +100,10 @@ fn input(rng: &mut Rng, names: &[&str], b: usize, f: usize) -> EncoderInput {
     }
 }
 
-fn max_abs_diff(a: &Tensor, b: &Tensor) -> f32 {
+/// Largest absolute elementwise difference, in f64 whatever the tensors' dtype.
+pub(super) fn max_abs_diff(a: &Tensor, b: &Tensor) -> f64 {
     (a - b)
-        .and_then(|d| d.abs()?.max_all()?.to_scalar::<f32>())
+        .and_then(|d| d.abs()?.max_all()?.to_dtype(DType::F64)?.to_scalar::<f64>())
         .expect("same shape")
 }
 
