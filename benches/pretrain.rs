@@ -133,6 +133,7 @@ fn torch_twin(threads: usize, d_model: usize, d_ff: usize) -> String {
 }
 
 fn main() {
+    eegadapt::allocator::keep_freed_memory();
     let args: Vec<String> = std::env::args().collect();
     if let Some(i) = args.iter().position(|a| a == "--child-steps") {
         let size = |k: usize| args.get(i + k).and_then(|v| v.parse().ok());

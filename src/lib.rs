@@ -8,6 +8,7 @@
 #![deny(missing_docs)]
 
 pub mod align;
+pub mod allocator;
 pub mod atomic;
 pub mod bench;
 pub mod calibrate;

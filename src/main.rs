@@ -10,6 +10,7 @@ use std::process::ExitCode;
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
+    eegadapt::allocator::keep_freed_memory();
     match cli::run() {
         Ok(code) => code,
         Err(err) => {

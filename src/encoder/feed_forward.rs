@@ -3,7 +3,7 @@
 use candle_core::{Module, ModuleT, Tensor};
 use candle_nn::{linear, Linear, VarBuilder};
 
-use super::{ops, EncoderConfig, LayerNorm, Result};
+use super::{fused, ops, EncoderConfig, LayerNorm, Result};
 
 /// Pre-LayerNorm residual MLP: `x + dropout(fc2(gelu(fc1(norm(x)))))`.
 ///
@@ -32,6 +32,16 @@ impl FeedForward {
 impl ModuleT for FeedForward {
     /// Tokens `[B, C, d]` to tokens `[B, C, d]`; dropout only when `train`.
     fn forward_t(&self, xs: &Tensor, train: bool) -> candle_core::Result<Tensor> {
+        if !train || self.dropout == 0.0 {
+            if let (Some(b1), Some(b2)) = (self.fc1.bias(), self.fc2.bias()) {
+                let weights = fused::FeedForwardWeights {
+                    norm: self.norm.weight_and_bias(),
+                    fc1: (self.fc1.weight(), b1),
+                    fc2: (self.fc2.weight(), b2),
+                };
+                return fused::feed_forward(xs, weights, super::layer_norm::EPS);
+            }
+        }
         let hidden = ops::gelu(&ops::linear_last_dim(&self.fc1, &self.norm.forward(xs)?)?)?;
         let update = ops::dropout(
             &ops::linear_last_dim(&self.fc2, &hidden)?,

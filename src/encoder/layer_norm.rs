@@ -6,7 +6,7 @@ use candle_nn::{Init, VarBuilder};
 use super::Result;
 
 /// Variance floor, as in PyTorch's default.
-const EPS: f64 = 1e-5;
+pub(crate) const EPS: f64 = 1e-5;
 
 /// LayerNorm with an exact gradient (a fused kernel on the CPU, see [`super::fused`]).
 ///
@@ -25,6 +25,11 @@ impl LayerNorm {
         let weight = vb.get_with_hints(size, "weight", Init::Const(1.0))?;
         let bias = vb.get_with_hints(size, "bias", Init::Const(0.0))?;
         Ok(Self { weight, bias })
+    }
+
+    /// The weight and bias, for kernels that fuse the normalization into a larger block.
+    pub(crate) fn weight_and_bias(&self) -> (&Tensor, &Tensor) {
+        (&self.weight, &self.bias)
     }
 }
 

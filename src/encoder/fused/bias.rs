@@ -87,13 +87,18 @@ fn column_sum<T: Real>(s: &CpuStorage, l: &Layout, m: usize) -> Result<(CpuStora
     if m == 0 || g.len() % m != 0 {
         candle_core::bail!("column sum: {} elements in rows of {m}", g.len())
     }
-    let mut acc = vec![T::zero(); m];
-    for row in g.chunks_exact(m) {
+    Ok((T::to_cpu_storage_owned(column_sums(g, m)), Shape::from(m)))
+}
+
+/// Sum of the rows of `g` seen as `[N, width]`, in row order.
+pub(super) fn column_sums<T: Real>(g: &[T], width: usize) -> Vec<T> {
+    let mut acc = vec![T::zero(); width];
+    for row in g.chunks_exact(width.max(1)) {
         for (a, &v) in acc.iter_mut().zip(row) {
             *a += v;
         }
     }
-    Ok((T::to_cpu_storage_owned(acc), Shape::from(m)))
+    acc
 }
 
 forward_only_op!(ColumnSum, "column-sum", column_sum(s, l), width);

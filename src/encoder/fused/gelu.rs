@@ -2,7 +2,7 @@
 
 use candle_core::{CpuStorage, CustomOp1, Layout, Result, Shape, Tensor};
 
-use super::{contiguous, fusable, Real};
+use super::{contiguous, for_each_row, fusable, Real};
 
 /// Exact GELU, `x * (1 + erf(x / sqrt 2)) / 2`, with an exact gradient.
 pub fn gelu(xs: &Tensor) -> Result<Tensor> {
@@ -55,6 +55,25 @@ fn gelu_gradients<T: Real>(x: &[T], g: &[T], out: &mut [T]) {
 }
 
 multiversion!(fn gelu_grad_kernel<T: Real>(x: &[T], g: &[T], out: &mut [T]) => gelu_gradients);
+
+/// Elements per rayon task in the slice kernels below.
+const BLOCK: usize = 4096;
+
+/// GELU of every element of `x` into `out`, spread over rayon's threads.
+pub(super) fn values_into<T: Real>(x: &[T], out: &mut [T]) {
+    for_each_row(out, BLOCK, |r, o| {
+        let start = r * BLOCK;
+        gelu_kernel(&x[start..start + o.len()], o);
+    });
+}
+
+/// `g * GELU'(x)` elementwise into `out`, spread over rayon's threads.
+pub(super) fn gradients_into<T: Real>(x: &[T], g: &[T], out: &mut [T]) {
+    for_each_row(out, BLOCK, |r, o| {
+        let range = r * BLOCK..r * BLOCK + o.len();
+        gelu_grad_kernel(&x[range.clone()], &g[range], o);
+    });
+}
 
 fn forward<T: Real>(s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
     let x = contiguous::<T>(s, l, "gelu")?;

@@ -103,11 +103,17 @@ fn forward<T: Real>(
         candle_core::bail!("layer-norm: weight/bias length {} for rows of {d}", w.len())
     }
     let mut y = vec![T::zero(); x.len()];
-    for_each_row(&mut y, d, |r, out| {
+    forward_rows(x, w, b, eps, &mut y);
+    Ok((T::to_cpu_storage_owned(y), l1.shape().clone()))
+}
+
+/// LayerNorm of each row of `x` (rows as long as `w`) into `out`, rows spread over threads.
+pub(super) fn forward_rows<T: Real>(x: &[T], w: &[T], b: &[T], eps: f64, out: &mut [T]) {
+    let d = w.len();
+    for_each_row(out, d, |r, out| {
         let row = &x[r * d..(r + 1) * d];
         layer_norm_row_kernel(row, w, b, eps, out);
     });
-    Ok((T::to_cpu_storage_owned(y), l1.shape().clone()))
 }
 
 impl CustomOp3 for LayerNorm {
@@ -164,7 +170,6 @@ fn backward<T: Real>(
     l3: &Layout,
     eps: f64,
 ) -> Result<(CpuStorage, Shape)> {
-    use rayon::prelude::*;
     let x = contiguous::<T>(s1, l1, "layer-norm backward")?;
     let w = contiguous::<T>(s2, l2, "layer-norm backward")?;
     let g = contiguous::<T>(s3, l3, "layer-norm backward")?;
@@ -175,13 +180,28 @@ fn backward<T: Real>(
     let n = x.len();
     let mut out = vec![T::zero(); n + 2 * d];
     let (grad_x, params) = out.split_at_mut(n);
+    params.copy_from_slice(&backward_rows(x, g, w, eps, grad_x));
+    Ok((T::to_cpu_storage_owned(out), Shape::from(n + 2 * d)))
+}
+
+/// The backward pass over rows of `x` (as long as `w`) with output gradient `g`: writes the input
+/// gradient to `grad_x` and returns `[grad weight, grad bias]`.
+pub(super) fn backward_rows<T: Real>(
+    x: &[T],
+    g: &[T],
+    w: &[T],
+    eps: f64,
+    grad_x: &mut [T],
+) -> Vec<T> {
+    use rayon::prelude::*;
+    let d = w.len();
     // Each task returns its rows' share of the weight and bias gradients.
     let partials: Vec<Vec<T>> = grad_x
-        .par_chunks_mut(d * super::ROWS_PER_TASK)
+        .par_chunks_mut(d.max(1) * super::ROWS_PER_TASK)
         .enumerate()
         .map(|(task, chunk)| {
             let mut acc = vec![T::zero(); 2 * d];
-            for (i, gx) in chunk.chunks_mut(d).enumerate() {
+            for (i, gx) in chunk.chunks_mut(d.max(1)).enumerate() {
                 let r = task * super::ROWS_PER_TASK + i;
                 let xr = &x[r * d..(r + 1) * d];
                 let gr = &g[r * d..(r + 1) * d];
@@ -190,12 +210,13 @@ fn backward<T: Real>(
             acc
         })
         .collect();
+    let mut params = vec![T::zero(); 2 * d];
     for part in partials {
         for (p, v) in params.iter_mut().zip(part) {
             *p += v;
         }
     }
-    Ok((T::to_cpu_storage_owned(out), Shape::from(n + 2 * d)))
+    params
 }
 
 forward_only_op!(

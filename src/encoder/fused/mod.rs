@@ -107,7 +107,9 @@ macro_rules! multiversion {
 mod attention;
 mod attention_softmax;
 mod bias;
+mod feed_forward;
 mod gelu;
+mod gemm;
 mod heads;
 mod layer_norm;
 mod linear;
@@ -116,6 +118,7 @@ mod softmax;
 
 pub use attention::attention;
 pub use bias::add_row_bias;
+pub use feed_forward::{feed_forward, FeedForwardWeights};
 pub use gelu::gelu;
 pub use heads::{merge_heads, split_heads};
 pub use layer_norm::layer_norm;
@@ -175,6 +178,50 @@ fn contiguous<'a, T: WithDType>(
         .ok_or(Error::RequiresContiguous { op })?;
     data.get(start..end)
         .ok_or_else(|| Error::Msg(format!("{op}: layout outside its storage")))
+}
+
+/// The contiguous elements of a tensor's CPU storage (held by the caller's read guard).
+fn cpu_slice<'a, T: WithDType>(
+    storage: &'a candle_core::Storage,
+    layout: &Layout,
+    op: &'static str,
+) -> Result<&'a [T]> {
+    match storage {
+        candle_core::Storage::Cpu(cpu) => contiguous(cpu, layout, op),
+        _ => Err(Error::Msg(format!("{op}: tensor off the CPU"))),
+    }
+}
+
+/// `data` cut into consecutive pieces of the given lengths, which must add up to its length.
+fn segments<T, const N: usize>(data: &[T], lengths: [usize; N]) -> Result<[&[T]; N]> {
+    if lengths.iter().sum::<usize>() != data.len() {
+        return Err(Error::Msg(format!(
+            "{} packed weights for pieces of {lengths:?}",
+            data.len()
+        )));
+    }
+    let mut rest = data;
+    Ok(lengths.map(|n| {
+        let (piece, tail) = rest.split_at(n);
+        rest = tail;
+        piece
+    }))
+}
+
+/// [`segments`], mutably.
+fn segments_mut<T, const N: usize>(data: &mut [T], lengths: [usize; N]) -> Result<[&mut [T]; N]> {
+    if lengths.iter().sum::<usize>() != data.len() {
+        return Err(Error::Msg(format!(
+            "{} packed gradients for pieces of {lengths:?}",
+            data.len()
+        )));
+    }
+    let mut rest = data;
+    Ok(lengths.map(|n| {
+        let (piece, tail) = std::mem::take(&mut rest).split_at_mut(n);
+        rest = tail;
+        piece
+    }))
 }
 
 /// Fills `out` row by row (`width` elements each), rows spread over rayon's threads.

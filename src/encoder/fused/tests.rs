@@ -162,3 +162,36 @@ fn f32_kernels_agree_with_f64() -> Result<()> {
     }
     Ok(())
 }
+
+#[test]
+fn feed_forward_block_matches_its_kernels() -> Result<()> {
+    // [B = 3, C = 100, d = 6] rows with d_ff = 10: several rayon tasks and a partial one.
+    let vars = [
+        random(&[3, 100, 6], 20)?,
+        random(&[6], 21)?,
+        random(&[6], 22)?,
+        random(&[10, 6], 23)?,
+        random(&[10], 24)?,
+        random(&[6, 10], 25)?,
+        random(&[6], 26)?,
+    ];
+    fn weights(t: &[Tensor]) -> FeedForwardWeights<'_> {
+        FeedForwardWeights {
+            norm: (&t[1], &t[2]),
+            fc1: (&t[3], &t[4]),
+            fc2: (&t[5], &t[6]),
+        }
+    }
+    check(
+        &vars,
+        |t| feed_forward(&t[0], weights(t), 1e-5),
+        |t| feed_forward::composed(&t[0], weights(t), 1e-5),
+    )?;
+    let t: Vec<Tensor> = vars.iter().map(|v| v.as_tensor().clone()).collect();
+    let swapped = FeedForwardWeights {
+        fc1: (&t[5], &t[4]),
+        ..weights(&t)
+    };
+    assert!(feed_forward(&t[0], swapped, 1e-5).is_err());
+    Ok(())
+}
