@@ -1,6 +1,6 @@
 //! Multi-head self-attention across channel tokens, optionally biased by the covariance.
 
-use candle_core::{Module, ModuleT, Tensor};
+use candle_core::{ModuleT, Tensor};
 use candle_nn::{linear, Init, Linear, VarBuilder};
 
 use super::fused;
@@ -58,48 +58,50 @@ impl ChannelAttention {
         covariance: Option<&Tensor>,
         train: bool,
     ) -> Result<Tensor> {
-        let (b, c, d) = xs.dims3()?;
-        let dh = d / self.n_heads;
-        let h = self.norm.forward(xs)?;
-        // One product for queries, keys and values, split to [3, B, H, C, dh].
+        let (b, c, _) = xs.dims3()?;
+        // One projection for queries, keys and values (the checkpoint keeps them apart).
         let weight = Tensor::cat(
             &[self.query.weight(), self.key.weight(), self.value.weight()],
             0,
         )?;
         let biases = [&self.query, &self.key, &self.value].map(|l| l.bias().cloned());
-        let qkv = match biases {
-            [Some(bq), Some(bk), Some(bv)] => {
-                fused::linear(&h, &weight, &Tensor::cat(&[bq, bk, bv], 0)?)?
-            }
-            _ => h.broadcast_matmul(&weight.t()?)?,
+        let ([Some(bq), Some(bk), Some(bv)], Some(out_bias)) = (biases, self.out.bias()) else {
+            return Err(EncoderError::Shape {
+                name: "attention biases",
+                expected: "a bias on every projection".into(),
+                got: Vec::new(),
+            });
         };
-        let stacked = fused::split_heads(&qkv, 3, self.n_heads)?;
-        let alpha = 1.0 / (dh as f64).sqrt();
-        let mixed = match (&self.cov_scale, covariance) {
-            (Some(scale), Some(cov)) => {
-                if cov.dims() != [b, c, c] {
-                    return Err(EncoderError::Shape {
-                        name: "covariance",
-                        expected: format!("[{b}, {c}, {c}]"),
-                        got: cov.dims().to_vec(),
-                    });
-                }
-                fused::attention(&stacked, alpha, scale, cov)?
-            }
-            // No covariance: a zero bias, so one code path serves both.
+        let bias = Tensor::cat(&[bq, bk, bv], 0)?;
+        // Without a covariance the bias is zero, so one code path serves both.
+        let zeros;
+        let (scale, cov) = match (&self.cov_scale, covariance) {
+            (Some(scale), Some(cov)) => (scale.clone(), cov),
             _ => {
+                zeros = Tensor::zeros((b, c, c), xs.dtype(), xs.device())?;
                 let scale = Tensor::zeros(self.n_heads, xs.dtype(), xs.device())?;
-                let cov = Tensor::zeros((b, c, c), xs.dtype(), xs.device())?;
-                fused::attention(&stacked, alpha, &scale, &cov)?
+                (scale, &zeros)
             }
         };
-        let mixed = fused::merge_heads(&mixed)?;
-        let update = ops::dropout(
-            &ops::linear_last_dim(&self.out, &mixed)?,
-            self.dropout,
-            train,
-        )?;
-        Ok((xs + update)?)
+        if cov.dims() != [b, c, c] {
+            return Err(EncoderError::Shape {
+                name: "covariance",
+                expected: format!("[{b}, {c}, {c}]"),
+                got: cov.dims().to_vec(),
+            });
+        }
+        let weights = fused::AttentionWeights {
+            norm: self.norm.weight_and_bias(),
+            qkv: (&weight, &bias),
+            out: (self.out.weight(), out_bias),
+            scale: &scale,
+        };
+        let eps = super::layer_norm::EPS;
+        if !train || self.dropout == 0.0 {
+            return Ok(fused::attention_block(xs, weights, cov, eps)?);
+        }
+        let update = fused::attention_block::update(xs, weights, cov, eps)?;
+        Ok((xs + ops::dropout(&update, self.dropout, train)?)?)
     }
 }
 

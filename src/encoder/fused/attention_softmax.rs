@@ -30,7 +30,7 @@ fn softmax_row<T: Real>(row: &[T], bias: &[T], alpha: T, scale: T, out: &mut [T]
     super::softmax::normalize(out);
 }
 
-multiversion!(fn softmax_row_kernel<T: Real>(row: &[T], bias: &[T], alpha: T, scale: T, out: &mut [T]) => softmax_row);
+multiversion!(pub(super) fn softmax_row_kernel<T: Real>(row: &[T], bias: &[T], alpha: T, scale: T, out: &mut [T]) => softmax_row);
 
 /// `(H, C * C)` for contiguous inputs of `B * H * C * C`, `H` and `B * C * C` elements.
 fn sizes(logits: usize, heads: usize, cov: usize, batch: usize) -> Result<(usize, usize)> {

@@ -83,8 +83,8 @@ macro_rules! forward_only_op {
 /// Release builds target baseline x86-64, where these loops stay scalar; PyTorch dispatches the
 /// same way at run time. std caches the feature check.
 macro_rules! multiversion {
-    (fn $name:ident<T: Real>($($arg:ident: $ty:ty),* $(,)?) => $body:ident) => {
-        fn $name<T: Real>($($arg: $ty),*) {
+    ($vis:vis fn $name:ident<T: Real>($($arg:ident: $ty:ty),* $(,)?) => $body:ident) => {
+        $vis fn $name<T: Real>($($arg: $ty),*) {
             #[cfg(target_arch = "x86_64")]
             {
                 if std::arch::is_x86_feature_detected!("avx2")
@@ -105,6 +105,7 @@ macro_rules! multiversion {
 }
 
 mod attention;
+pub(crate) mod attention_block;
 mod attention_softmax;
 mod bias;
 mod feed_forward;
@@ -117,6 +118,7 @@ mod math;
 mod softmax;
 
 pub use attention::attention;
+pub use attention_block::{attention_block, AttentionWeights};
 pub use bias::add_row_bias;
 pub use feed_forward::{feed_forward, FeedForwardWeights};
 pub use gelu::gelu;

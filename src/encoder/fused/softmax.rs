@@ -84,7 +84,7 @@ fn softmax_grad_row<T: Real>(y: &[T], g: &[T], out: &mut [T]) {
     }
 }
 
-multiversion!(fn softmax_grad_row_kernel<T: Real>(y: &[T], g: &[T], out: &mut [T]) => softmax_grad_row);
+multiversion!(pub(super) fn softmax_grad_row_kernel<T: Real>(y: &[T], g: &[T], out: &mut [T]) => softmax_grad_row);
 
 fn backward<T: Real>(
     s1: &CpuStorage,

@@ -195,3 +195,36 @@ fn feed_forward_block_matches_its_kernels() -> Result<()> {
     assert!(feed_forward(&t[0], swapped, 1e-5).is_err());
     Ok(())
 }
+
+#[test]
+fn attention_block_matches_its_kernels() -> Result<()> {
+    // [B = 3, C = 50, d = 6] with 2 heads: several epochs per rayon task count and d_head 3.
+    let vars = [
+        random(&[3, 50, 6], 27)?,
+        random(&[6], 28)?,
+        random(&[6], 29)?,
+        random(&[18, 6], 30)?,
+        random(&[18], 31)?,
+        random(&[6, 6], 32)?,
+        random(&[6], 33)?,
+        random(&[2], 34)?,
+    ];
+    let cov = random(&[3, 50, 50], 35)?.as_tensor().detach();
+    fn weights(t: &[Tensor]) -> AttentionWeights<'_> {
+        AttentionWeights {
+            norm: (&t[1], &t[2]),
+            qkv: (&t[3], &t[4]),
+            out: (&t[5], &t[6]),
+            scale: &t[7],
+        }
+    }
+    check(
+        &vars,
+        |t| attention_block(&t[0], weights(t), &cov, 1e-5),
+        |t| attention_block::composed(&t[0], weights(t), &cov, 1e-5),
+    )?;
+    let t: Vec<Tensor> = vars.iter().map(|v| v.as_tensor().clone()).collect();
+    let wrong_cov = random(&[3, 50, 49], 36)?;
+    assert!(attention_block(&t[0], weights(&t), wrong_cov.as_tensor(), 1e-5).is_err());
+    Ok(())
+}
