@@ -21,9 +21,8 @@ pub fn masked_reconstruction_loss(pred: &Tensor, target: &Tensor, mask: &Tensor)
     let mask = mask.to_dtype(pred.dtype())?;
     // The mask is data, not a parameter: its count can be read on the host.
     let count = mask.to_dtype(DType::F64)?.sum_all()?.to_scalar::<f64>()?;
-    let target = target.to_dtype(pred.dtype())?;
-    let sq = (pred - target)?.sqr()?.broadcast_mul(&mask.unsqueeze(2)?)?;
-    Ok((sq.sum_all()? / (count.max(1.0) * f as f64))?)
+    let total = super::fused::masked_squared_error(pred, target, &mask)?;
+    Ok((total / (count.max(1.0) * f as f64))?)
 }
 
 /// Mean cross-entropy of `logits` `[B, n_classes]` against class indices `labels` (u32 `[B]`).

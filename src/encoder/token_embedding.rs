@@ -35,10 +35,11 @@ impl TokenEmbedding {
             return Ok(projected);
         };
         // A blend rather than a select keeps it one differentiable expression; the mask is 0/1.
-        let mask = mask.to_dtype(projected.dtype())?.unsqueeze(2)?;
-        let kept = projected.broadcast_mul(&(1.0 - &mask)?)?;
-        let hidden = mask.broadcast_mul(&self.mask_token)?;
-        Ok(kept.broadcast_add(&hidden)?)
+        Ok(super::fused::mask_tokens(
+            &projected,
+            mask,
+            &self.mask_token,
+        )?)
     }
 }
 

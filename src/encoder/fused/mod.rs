@@ -114,6 +114,7 @@ mod gemm;
 mod heads;
 mod layer_norm;
 mod linear;
+pub(crate) mod masked;
 mod math;
 mod softmax;
 
@@ -125,6 +126,7 @@ pub use gelu::gelu;
 pub use heads::{merge_heads, split_heads};
 pub use layer_norm::layer_norm;
 pub use linear::linear;
+pub use masked::{mask_tokens, masked_squared_error};
 pub use softmax::softmax_last_dim;
 
 use candle_core::{CpuStorage, DType, Error, Layout, Result, Tensor, WithDType};

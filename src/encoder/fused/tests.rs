@@ -228,3 +228,26 @@ fn attention_block_matches_its_kernels() -> Result<()> {
     assert!(attention_block(&t[0], weights(&t), wrong_cov.as_tensor(), 1e-5).is_err());
     Ok(())
 }
+
+#[test]
+fn masked_ops_match_their_compositions() -> Result<()> {
+    // 0/1 mask over [B = 3, C = 60] tokens of width 5.
+    let mask_values: Vec<f64> = (0..180).map(|i| ((i * 7) % 3 == 0) as u8 as f64).collect();
+    let mask = Tensor::from_vec(mask_values, (3, 60), &Device::Cpu)?;
+    let vars = [random(&[3, 60, 5], 37)?, random(&[5], 38)?];
+    check(
+        &vars,
+        |t| mask_tokens(&t[0], &mask, &t[1]),
+        |t| masked::mask_tokens_composed(&t[0], &mask, &t[1]),
+    )?;
+    let target = random(&[3, 60, 5], 39)?.as_tensor().detach();
+    let pred = [random(&[3, 60, 5], 40)?];
+    check(
+        &pred,
+        |t| masked_squared_error(&t[0], &target, &mask),
+        |t| masked::masked_squared_error_composed(&t[0], &target, &mask),
+    )?;
+    assert!(mask_tokens(vars[0].as_tensor(), &mask.t()?, vars[1].as_tensor()).is_err());
+    assert!(masked_squared_error(pred[0].as_tensor(), &target, &mask.t()?).is_err());
+    Ok(())
+}
