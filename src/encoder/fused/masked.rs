@@ -176,11 +176,14 @@ pub fn masked_squared_error_composed(
 
 struct MaskedSquaredError;
 
+/// Predictions, targets and mask as slices, with the row width F.
+type MaskedRows<'a, T> = (&'a [T], &'a [T], &'a [T], usize);
+
 /// Rows of `pred`, `target` (width = their length over the mask's) with the mask, or an error.
 fn masked_rows<'a, T: Real>(
     inputs: [(&'a CpuStorage, &Layout); 3],
     op: &'static str,
-) -> Result<(&'a [T], &'a [T], &'a [T], usize)> {
+) -> Result<MaskedRows<'a, T>> {
     let [p, t, m] = inputs.map(|(s, l)| contiguous::<T>(s, l, op));
     let (p, t, m) = (p?, t?, m?);
     let f = p.len().checked_div(m.len()).unwrap_or(0);

@@ -4,6 +4,9 @@
 //! CPU each allocates a tensor, and the backward pass of every broadcast sums its gradient with
 //! a strided reduction. Profiling a training step showed those reductions and allocations taking
 //! most of the time, so these ops compute forward and backward in one pass over contiguous rows.
+//! The encoder's two blocks ([`attention_block`], [`feed_forward`]) go further: each is one
+//! graph node over its concatenated weights, built from the same row kernels and from gemm calls
+//! on strided views ([`gemm`]), so its inner activations never enter candle's graph.
 //!
 //! Every function falls back to the composed ops in [`super::ops`] off the CPU or for dtypes
 //! other than f32/f64, so results never depend on a kernel being available. The unit tests
