@@ -70,7 +70,7 @@ impl EncoderConfig {
         if self.n_features == 0 || self.d_model == 0 || self.d_ff == 0 {
             return bad("n_features, d_model and d_ff must be positive".into());
         }
-        if self.n_heads == 0 || self.d_model % self.n_heads != 0 {
+        if self.n_heads == 0 || !self.d_model.is_multiple_of(self.n_heads) {
             return bad(format!(
                 "n_heads ({}) must be positive and divide d_model ({})",
                 self.n_heads, self.d_model

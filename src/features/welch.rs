@@ -151,7 +151,7 @@ impl Welch {
         // Pairs to segments: sum over segments of |X[k]|^2 = (P[k] + P[n - k]) / 2. One-sided:
         // every bin but DC (and Nyquist for even lengths) carries both halves.
         let last = psd.len() - 1;
-        let has_nyquist = n % 2 == 0;
+        let has_nyquist = n.is_multiple_of(2);
         let power = |k: usize| self.power[k].re + self.power[k].im;
         for (k, p) in psd.iter_mut().enumerate() {
             let doubled = k != 0 && !(has_nyquist && k == last);
@@ -226,7 +226,7 @@ fn segment_means(
     let inv = 1.0 / n as f64;
     // Plain loops rather than `extend(map(..))`, so that they are inlined into (and compiled
     // with the target features of) `accumulate_avx2`.
-    if n % step == 0 && n / step <= MAX_BLOCKS_PER_SEGMENT {
+    if n.is_multiple_of(step) && n / step <= MAX_BLOCKS_PER_SEGMENT {
         // Segment s is blocks s .. s + r of `step` samples: each block is summed once.
         let r = n / step;
         means.resize(last + r - 1 - first, 0.0);
@@ -357,7 +357,7 @@ mod tests {
                     re += (v - mean) * wj * angle.cos();
                     im += (v - mean) * wj * angle.sin();
                 }
-                let doubled = k != 0 && !(n % 2 == 0 && k == n / 2);
+                let doubled = k != 0 && !(n.is_multiple_of(2) && k == n / 2);
                 *p += (re * re + im * im) * if doubled { 2.0 } else { 1.0 };
             }
         }

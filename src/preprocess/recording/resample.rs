@@ -20,7 +20,7 @@ impl Recording {
         // Records per group so that a group holds a whole number of output samples.
         let group = down / gcd(spr * up, down);
         if group > 1
-            && (self.records % group != 0
+            && (!self.records.is_multiple_of(group)
                 || self
                     .segments
                     .iter()
