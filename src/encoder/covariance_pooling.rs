@@ -1,6 +1,6 @@
 //! Montage-independent summary of the channel covariance.
 
-use candle_core::{Module, Tensor};
+use candle_core::Tensor;
 use candle_nn::{linear, Linear, VarBuilder};
 
 use super::position_embedding::POSITION_SCALE;
@@ -35,8 +35,8 @@ impl CovariancePooling {
         let p_i = p.unsqueeze(1)?.broadcast_as((c, c, 3))?;
         let p_j = p.unsqueeze(0)?.broadcast_as((c, c, 3))?;
         let pairs = Tensor::cat(&[p_i, p_j], 2)?.reshape((c * c, 6))?;
-        let hidden = ops::gelu(&self.fc1.forward(&pairs)?)?;
-        Ok(self.fc2.forward(&hidden)?)
+        let hidden = ops::gelu(&ops::linear_last_dim(&self.fc1, &pairs)?)?;
+        Ok(ops::linear_last_dim(&self.fc2, &hidden)?)
     }
 
     /// Covariance `[B, C, C]` and positions `[C, 3]` (metres) to a summary `[B, d]`.
@@ -50,11 +50,7 @@ impl CovariancePooling {
             });
         }
         let kernel = self.kernel(positions)?;
-        let cov = covariance.to_dtype(kernel.dtype())?.reshape((b, c * c))?;
-        // As a linear layer with weight kernel^T and no offset: one graph node, and no gradient
-        // formed for the covariance, which is data.
-        let weight = (kernel.t()? / c as f64)?;
-        let zero = Tensor::zeros(kernel.dim(1)?, kernel.dtype(), kernel.device())?;
-        Ok(super::fused::linear(&cov, &weight, &zero)?)
+        let cov = covariance.reshape((b, c * c))?;
+        Ok(super::fused::data_product(&cov, &kernel, 1.0 / c as f64)?)
     }
 }

@@ -106,7 +106,7 @@ impl Encoder {
             xs = feed_forward.forward_t(&xs, train)?;
         }
         let tokens = self.norm.forward(&xs)?;
-        let mut pooled = tokens.mean(1)?;
+        let mut pooled = super::fused::mean_over_channels(&tokens)?;
         if let (Some(pooling), Some(cov)) = (&self.covariance, cov) {
             pooled = (pooled + pooling.forward(cov, &input.positions)?)?;
         }

@@ -119,6 +119,7 @@ mod layer_norm;
 mod linear;
 pub(crate) mod masked;
 mod math;
+mod pooling;
 mod softmax;
 
 pub use attention::attention;
@@ -130,6 +131,7 @@ pub use heads::{merge_heads, split_heads};
 pub use layer_norm::layer_norm;
 pub use linear::linear;
 pub use masked::{mask_tokens, masked_squared_error};
+pub use pooling::{data_product, mean_over_channels};
 pub use softmax::softmax_last_dim;
 
 use candle_core::{CpuStorage, DType, Error, Layout, Result, Tensor, WithDType};

@@ -251,3 +251,25 @@ fn masked_ops_match_their_compositions() -> Result<()> {
     assert!(masked_squared_error(pred[0].as_tensor(), &target, &mask.t()?).is_err());
     Ok(())
 }
+
+#[test]
+fn poolings_match_candle_ops() -> Result<()> {
+    let tokens = [random(&[3, 70, 4], 41)?];
+    check(&tokens, |t| mean_over_channels(&t[0]), |t| t[0].mean(1))?;
+    // The data is a constant; only the kernel is differentiated.
+    let data = random(&[5, 30], 42)?.as_tensor().detach();
+    let kernel = [random(&[30, 4], 43)?];
+    check(
+        &kernel,
+        |t| data_product(&data, &t[0], 0.25),
+        |t| data.matmul(&t[0])? * 0.25,
+    )?;
+    // A tracked data input gets its gradient through candle's ops.
+    let tracked = random(&[5, 30], 44)?;
+    let grads = data_product(tracked.as_tensor(), kernel[0].as_tensor(), 0.25)?
+        .sum_all()?
+        .backward()?;
+    assert!(grads.get(&tracked).is_some());
+    assert!(data_product(&data, &data, 1.0).is_err());
+    Ok(())
+}
