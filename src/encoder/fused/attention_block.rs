@@ -101,26 +101,6 @@ pub fn update(xs: &Tensor, w: AttentionWeights<'_>, cov: &Tensor, eps: f64) -> R
     super::linear(&super::merge_heads(&mixed)?, w.out.0, w.out.1)
 }
 
-/// `out = sum_i a[i] b[i]`, in eight interleaved partial sums so that it vectorizes.
-#[inline(always)]
-fn dot<T: Real>(a: &[T], b: &[T], out: &mut T) {
-    let (a8, b8) = (a.chunks_exact(8), b.chunks_exact(8));
-    let tail = a8
-        .remainder()
-        .iter()
-        .zip(b8.remainder())
-        .fold(T::zero(), |s, (&x, &y)| s + x * y);
-    let mut acc = [T::zero(); 8];
-    for (x, y) in a8.zip(b8) {
-        for i in 0..8 {
-            acc[i] += x[i] * y[i];
-        }
-    }
-    *out = acc.iter().fold(tail, |s, &v| s + v);
-}
-
-multiversion!(fn dot_kernel<T: Real>(a: &[T], b: &[T], out: &mut T) => dot);
-
 #[derive(Clone, Copy)]
 struct Dims {
     b: usize,
@@ -299,7 +279,7 @@ impl AttentionBlock {
                     {
                         softmax_grad_row_kernel(y, gy, out);
                     }
-                    dot_kernel(&grad_z, cov, part);
+                    *part = super::math::zip_sum(&grad_z, cov, |gz, cv| gz * cv);
                     let gz = Mat::dense(&grad_z, c, c);
                     let grad_q = MatMut::new(&mut grad_qkv[head * dh..], c, dh, 3 * d);
                     matmul(grad_q, gz, k, alpha, false, none)?;

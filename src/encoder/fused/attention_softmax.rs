@@ -21,11 +21,10 @@ pub(super) struct CovarianceSoftmax {
 
 #[inline(always)]
 fn softmax_row<T: Real>(row: &[T], bias: &[T], alpha: T, scale: T, out: &mut [T]) {
-    let mut max = T::neg_infinity();
     for ((o, &v), &cv) in out.iter_mut().zip(row).zip(bias) {
         *o = alpha * v + scale * cv;
-        max = num_traits::Float::max(max, *o);
     }
+    let max = super::math::max(out);
     out.iter_mut().for_each(|o| *o = (*o - max).exp_fast());
     super::softmax::normalize(out);
 }

@@ -48,15 +48,17 @@ fn layer_norm_grad_row<T: Real>(x: &[T], g: &[T], w: &[T], eps: f64, gx: &mut [T
     let dn = T::from(d).unwrap_or_else(T::one);
     let (mean, inv) = moments(x, eps);
     let (acc_w, acc_b) = acc.split_at_mut(d);
-    let (mut sum_gh, mut sum_gh_xh) = (T::zero(), T::zero());
     for j in 0..d {
         let xh = (x[j] - mean) * inv;
-        let gh = g[j] * w[j];
-        sum_gh += gh;
-        sum_gh_xh += gh * xh;
         acc_w[j] += g[j] * xh;
         acc_b[j] += g[j];
     }
+    let sum_gh = super::math::zip_sum(g, w, |gv, wv| gv * wv);
+    // sum_j g w (x - mean) inv, with g w (x - mean) read from gx's storage.
+    for j in 0..d {
+        gx[j] = g[j] * w[j] * (x[j] - mean);
+    }
+    let sum_gh_xh = super::math::map_sum(gx, |v| v) * inv;
     let (mean_gh, mean_gh_xh) = (sum_gh / dn, sum_gh_xh / dn);
     for j in 0..d {
         let xh = (x[j] - mean) * inv;
@@ -70,11 +72,8 @@ multiversion!(fn layer_norm_grad_row_kernel<T: Real>(x: &[T], g: &[T], w: &[T], 
 #[inline(always)]
 fn moments<T: Real>(row: &[T], eps: f64) -> (T, T) {
     let n = T::from(row.len()).unwrap_or_else(T::one);
-    let mean = row.iter().fold(T::zero(), |a, &x| a + x) / n;
-    let var = row
-        .iter()
-        .fold(T::zero(), |a, &x| a + (x - mean) * (x - mean))
-        / n;
+    let mean = super::math::map_sum(row, |x| x) / n;
+    let var = super::math::map_sum(row, |x| (x - mean) * (x - mean)) / n;
     let eps = T::from(eps).unwrap_or_else(T::zero);
     (mean, (var + eps).sqrt().recip())
 }

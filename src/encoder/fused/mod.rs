@@ -90,6 +90,18 @@ macro_rules! multiversion {
         $vis fn $name<T: Real>($($arg: $ty),*) {
             #[cfg(target_arch = "x86_64")]
             {
+                if std::arch::is_x86_feature_detected!("avx512f")
+                    && std::arch::is_x86_feature_detected!("avx2")
+                    && std::arch::is_x86_feature_detected!("fma")
+                {
+                    #[target_feature(enable = "avx512f,avx2,fma")]
+                    fn fast512<T: Real>($($arg: $ty),*) {
+                        $body($($arg),*)
+                    }
+                    // SAFETY: calling a function compiled for AVX-512F, AVX2 and FMA needs only
+                    // a CPU that has them, checked just above.
+                    return unsafe { fast512::<T>($($arg),*) };
+                }
                 if std::arch::is_x86_feature_detected!("avx2")
                     && std::arch::is_x86_feature_detected!("fma")
                 {

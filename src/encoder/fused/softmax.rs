@@ -36,7 +36,7 @@ struct Softmax;
 /// Divides a row of positive numbers by its sum.
 #[inline(always)]
 pub(super) fn normalize<T: Real>(row: &mut [T]) {
-    let inv = row.iter().fold(T::zero(), |a, &v| a + v).recip();
+    let inv = super::math::map_sum(row, |v| v).recip();
     row.iter_mut().for_each(|o| *o *= inv);
 }
 
@@ -46,9 +46,7 @@ fn forward<T: Real>(s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
     let mut y = vec![T::zero(); x.len()];
     for_each_row(&mut y, d, |r, out| {
         let row = &x[r * d..(r + 1) * d];
-        let max = row
-            .iter()
-            .fold(T::neg_infinity(), |m, &v| num_traits::Float::max(m, v));
+        let max = super::math::max(row);
         for (o, &v) in out.iter_mut().zip(row) {
             *o = (v - max).exp_fast();
         }
@@ -78,7 +76,7 @@ pub(super) struct SoftmaxGrad;
 
 #[inline(always)]
 fn softmax_grad_row<T: Real>(y: &[T], g: &[T], out: &mut [T]) {
-    let dot = y.iter().zip(g).fold(T::zero(), |a, (&yv, &gv)| a + yv * gv);
+    let dot = super::math::zip_sum(y, g, |yv, gv| yv * gv);
     for ((o, &yv), &gv) in out.iter_mut().zip(y).zip(g) {
         *o = yv * (gv - dot);
     }
