@@ -6,9 +6,9 @@ use candle_core::{CpuStorage, CustomOp3, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
 
 use super::attention_softmax::softmax_row_kernel;
-use super::gemm::{across_threads, matmul, Mat, MatMut, Parallelism};
+use super::gemm::{matmul, Mat, MatMut, Parallelism};
 use super::softmax::softmax_grad_row_kernel;
-use super::{bias, contiguous, cpu_slice, for_each_row, fusable, layer_norm, segments};
+use super::{contiguous, cpu_slice, dense, fusable, layer_norm, segments};
 use super::{segments_mut, Real};
 
 /// The weights of an attention block over width d with H heads: LayerNorm `[d]`, `[d]`; the
@@ -145,15 +145,7 @@ impl AttentionBlock {
         let mut h = vec![T::zero(); rows * d];
         layer_norm::forward_rows(x, nw, nb, self.eps, &mut h);
         let mut qkv = vec![T::zero(); rows * 3 * d];
-        for_each_row(&mut qkv, 3 * d, |_, row| row.copy_from_slice(b_qkv));
-        matmul(
-            MatMut::dense(&mut qkv, rows, 3 * d),
-            Mat::dense(&h, rows, d),
-            Mat::dense(w_qkv, 3 * d, d).t(),
-            T::one(),
-            true,
-            across_threads(),
-        )?;
+        dense::forward(&h, w_qkv, b_qkv, None, &mut qkv)?;
         let mut probs = vec![T::zero(); s.b * s.heads * c * c];
         let mut mixed = vec![T::zero(); rows * d];
         let alpha = self.alpha::<T>();
@@ -167,8 +159,8 @@ impl AttentionBlock {
                 let mut logits = vec![T::zero(); c * c];
                 for (head, probs) in probs.chunks_mut(c * c).enumerate() {
                     let [q, k, v] = head_views(qkv, s, head);
-                    let dense = MatMut::dense(&mut logits, c, c);
-                    matmul(dense, q, k.t(), T::one(), false, Parallelism::None)?;
+                    let dst = MatMut::dense(&mut logits, c, c);
+                    matmul(dst, q, k.t(), T::one(), false, Parallelism::None)?;
                     for ((row, bias), out) in
                         logits.chunks(c).zip(cov.chunks(c)).zip(probs.chunks_mut(c))
                     {
@@ -180,21 +172,8 @@ impl AttentionBlock {
                 }
                 Ok(())
             })?;
-        // The residual and the output bias first, then the product accumulates onto them.
         let mut y = vec![T::zero(); rows * d];
-        for_each_row(&mut y, d, |r, row| {
-            for ((o, &xv), &bv) in row.iter_mut().zip(&x[r * d..(r + 1) * d]).zip(b_out) {
-                *o = xv + bv;
-            }
-        });
-        matmul(
-            MatMut::dense(&mut y, rows, d),
-            Mat::dense(&mixed, rows, d),
-            Mat::dense(w_out, d, d).t(),
-            T::one(),
-            true,
-            across_threads(),
-        )?;
+        dense::forward(&mixed, w_out, b_out, Some(x), &mut y)?;
         Ok((y, [h, qkv, probs, mixed].map(T::to_cpu_storage_owned)))
     }
 
@@ -224,25 +203,7 @@ impl AttentionBlock {
         let mut grad_p = vec![T::zero(); p.len()];
         let [g_nw, g_nb, g_wqkv, g_bqkv, g_wout, g_bout, g_scale] =
             segments_mut(&mut grad_p, self.lengths())?;
-        let g_mat = Mat::dense(g, rows, d);
-        matmul(
-            MatMut::dense(g_wout, d, d),
-            g_mat.t(),
-            Mat::dense(mixed, rows, d),
-            T::one(),
-            false,
-            across_threads(),
-        )?;
-        g_bout.copy_from_slice(&bias::column_sums(g, d));
-        let mut grad_mixed = vec![T::zero(); rows * d];
-        matmul(
-            MatMut::dense(&mut grad_mixed, rows, d),
-            g_mat,
-            Mat::dense(w_out, d, d),
-            T::one(),
-            false,
-            across_threads(),
-        )?;
+        let grad_mixed = dense::backward(mixed, w_out, g, g_wout, g_bout)?;
         let mut grad_qkv = vec![T::zero(); rows * 3 * d];
         let alpha = self.alpha::<T>();
         // Per epoch: the gradients of its queries, keys and values, and its share of the scales'.
@@ -295,33 +256,9 @@ impl AttentionBlock {
             }
         }
         drop(grad_mixed);
-        let grad_qkv_mat = Mat::dense(&grad_qkv, rows, 3 * d);
-        matmul(
-            MatMut::dense(g_wqkv, 3 * d, d),
-            grad_qkv_mat.t(),
-            Mat::dense(h, rows, d),
-            T::one(),
-            false,
-            across_threads(),
-        )?;
-        g_bqkv.copy_from_slice(&bias::column_sums(&grad_qkv, 3 * d));
-        let mut grad_h = vec![T::zero(); rows * d];
-        matmul(
-            MatMut::dense(&mut grad_h, rows, d),
-            grad_qkv_mat,
-            Mat::dense(w_qkv, 3 * d, d),
-            T::one(),
-            false,
-            across_threads(),
-        )?;
-        let mut grad_x = vec![T::zero(); rows * d];
-        let norm_grads = layer_norm::backward_rows(x, &grad_h, nw, self.eps, &mut grad_x);
-        g_nw.copy_from_slice(&norm_grads[..d]);
-        g_nb.copy_from_slice(&norm_grads[d..]);
-        // The residual path.
-        for (gx, &gv) in grad_x.iter_mut().zip(g) {
-            *gx += gv;
-        }
+        let grad_h = dense::backward(h, w_qkv, &grad_qkv, g_wqkv, g_bqkv)?;
+        let norm = (nw, self.eps);
+        let grad_x = dense::norm_and_residual_backward(x, &grad_h, g, norm, g_nw, g_nb);
         Ok((grad_x, grad_p))
     }
 }

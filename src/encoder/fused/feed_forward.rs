@@ -4,8 +4,7 @@ use std::sync::Mutex;
 
 use candle_core::{CpuStorage, CustomOp2, Layout, Result, Shape, Tensor};
 
-use super::gemm::{across_threads, matmul, Mat, MatMut};
-use super::{bias, contiguous, for_each_row, fusable, gelu, layer_norm, Real};
+use super::{contiguous, dense, fusable, gelu, layer_norm, Real};
 use super::{cpu_slice, segments, segments_mut};
 
 /// The weights of a feed-forward block: LayerNorm `[d]`, `[d]`; fc1 `[f, d]`, `[f]`; fc2
@@ -96,34 +95,12 @@ impl FeedForward {
         let mut h = vec![T::zero(); rows * d];
         layer_norm::forward_rows(x, nw, nb, self.eps, &mut h);
         let mut a = vec![T::zero(); rows * f];
-        for_each_row(&mut a, f, |_, row| row.copy_from_slice(b1));
-        matmul(
-            MatMut::dense(&mut a, rows, f),
-            Mat::dense(&h, rows, d),
-            Mat::dense(w1, f, d).t(),
-            T::one(),
-            true,
-            across_threads(),
-        )?;
+        dense::forward(&h, w1, b1, None, &mut a)?;
         let mut u = vec![T::zero(); rows * f];
         gelu::values_into(&a, &mut u);
-        // The residual and fc2's bias first, then the product accumulates onto them.
         let mut y = vec![T::zero(); rows * d];
-        for_each_row(&mut y, d, |r, row| {
-            for ((o, &xv), &bv) in row.iter_mut().zip(&x[r * d..(r + 1) * d]).zip(b2) {
-                *o = xv + bv;
-            }
-        });
-        matmul(
-            MatMut::dense(&mut y, rows, d),
-            Mat::dense(&u, rows, f),
-            Mat::dense(w2, d, f).t(),
-            T::one(),
-            true,
-            across_threads(),
-        )?;
-        let saved = [h, a, u].map(T::to_cpu_storage_owned);
-        Ok((y, saved))
+        dense::forward(&u, w2, b2, Some(x), &mut y)?;
+        Ok((y, [h, a, u].map(T::to_cpu_storage_owned)))
     }
 
     fn backward<T: Real>(
@@ -143,54 +120,13 @@ impl FeedForward {
         }
         let mut grad_p = vec![T::zero(); p.len()];
         let [g_nw, g_nb, g_w1, g_b1, g_w2, g_b2] = segments_mut(&mut grad_p, self.lengths())?;
-        let g_mat = Mat::dense(g, rows, d);
-        matmul(
-            MatMut::dense(g_w2, d, f),
-            g_mat.t(),
-            Mat::dense(u, rows, f),
-            T::one(),
-            false,
-            across_threads(),
-        )?;
-        g_b2.copy_from_slice(&bias::column_sums(g, d));
-        let mut grad_u = vec![T::zero(); rows * f];
-        matmul(
-            MatMut::dense(&mut grad_u, rows, f),
-            g_mat,
-            Mat::dense(w2, d, f),
-            T::one(),
-            false,
-            across_threads(),
-        )?;
+        let grad_u = dense::backward(u, w2, g, g_w2, g_b2)?;
         let mut grad_a = vec![T::zero(); rows * f];
         gelu::gradients_into(a, &grad_u, &mut grad_a);
         drop(grad_u);
-        matmul(
-            MatMut::dense(g_w1, f, d),
-            Mat::dense(&grad_a, rows, f).t(),
-            Mat::dense(h, rows, d),
-            T::one(),
-            false,
-            across_threads(),
-        )?;
-        g_b1.copy_from_slice(&bias::column_sums(&grad_a, f));
-        let mut grad_h = vec![T::zero(); rows * d];
-        matmul(
-            MatMut::dense(&mut grad_h, rows, d),
-            Mat::dense(&grad_a, rows, f),
-            Mat::dense(w1, f, d),
-            T::one(),
-            false,
-            across_threads(),
-        )?;
-        let mut grad_x = vec![T::zero(); rows * d];
-        let norm_grads = layer_norm::backward_rows(x, &grad_h, nw, self.eps, &mut grad_x);
-        g_nw.copy_from_slice(&norm_grads[..d]);
-        g_nb.copy_from_slice(&norm_grads[d..]);
-        // The residual path.
-        for (gx, &gv) in grad_x.iter_mut().zip(g) {
-            *gx += gv;
-        }
+        let grad_h = dense::backward(h, w1, &grad_a, g_w1, g_b1)?;
+        let norm = (nw, self.eps);
+        let grad_x = dense::norm_and_residual_backward(x, &grad_h, g, norm, g_nw, g_nb);
         Ok((grad_x, grad_p))
     }
 }

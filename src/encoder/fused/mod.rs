@@ -123,6 +123,7 @@ mod attention;
 pub(crate) mod attention_block;
 mod attention_softmax;
 mod bias;
+mod dense;
 mod feed_forward;
 mod gelu;
 mod gemm;
