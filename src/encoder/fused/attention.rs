@@ -1,12 +1,10 @@
 //! Scaled dot-product attention with the per-head covariance bias, as one graph node.
 
-use std::sync::Mutex;
-
 use candle_core::{CpuStorage, CustomOp3, Layout, Result, Shape, Storage, Tensor};
 
 use super::attention_softmax::{CovarianceSoftmax, ScaleGrad};
 use super::softmax::SoftmaxGrad;
-use super::{contiguous, fusable, Real};
+use super::{contiguous, fusable, Real, Stash};
 
 /// `softmax(alpha * q k^T + scale[h] * cov) v` for every head, from queries, keys and values
 /// stacked as `qkv` `[3, B, H, C, dh]`, scale `[H]` and covariance `[B, C, C]`; out `[B, H, C, dh]`.
@@ -42,7 +40,7 @@ pub fn attention(qkv: &Tensor, alpha: f64, scale: &Tensor, cov: &Tensor) -> Resu
     let op = Attention {
         alpha,
         weights,
-        out: Mutex::new(Some(out)),
+        out: Stash::new("attention", Some(out)),
     };
     qkv.apply_op3(&scale, &cov, op)
 }
@@ -52,7 +50,7 @@ struct Attention {
     /// The softmax weights `[B, H, C, C]`, kept for the backward pass.
     weights: Tensor,
     /// The result, computed before the op runs and taken by its forward pass.
-    out: Mutex<Option<Tensor>>,
+    out: Stash<Tensor>,
 }
 
 fn copy_out<T: Real>(out: &Tensor) -> Result<CpuStorage> {
@@ -81,12 +79,7 @@ impl CustomOp3 for Attention {
         _s3: &CpuStorage,
         _l3: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
-        let out = self
-            .out
-            .lock()
-            .map_err(|_| candle_core::Error::Msg("attention: poisoned lock".into()))?
-            .take()
-            .ok_or_else(|| candle_core::Error::Msg("attention: forward run twice".into()))?;
+        let out = self.out.take()?;
         let storage = dispatch!(s1, self.name(), copy_out(&out))?;
         Ok((storage, out.shape().clone()))
     }

@@ -1,7 +1,5 @@
 //! The attention block `x + out(attention(norm(x)))` as one graph node.
 
-use std::sync::Mutex;
-
 use candle_core::{CpuStorage, CustomOp3, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
 
@@ -9,7 +7,7 @@ use super::attention_softmax::softmax_row_kernel;
 use super::gemm::{matmul, Mat, MatMut, Parallelism};
 use super::softmax::softmax_grad_row_kernel;
 use super::{contiguous, cpu_slice, dense, fusable, layer_norm, segments};
-use super::{segments_mut, Real};
+use super::{segments_mut, Real, Stash};
 
 /// The weights of an attention block over width d with H heads: LayerNorm `[d]`, `[d]`; the
 /// query, key and value projections stacked, `[3d, d]` and `[3d]`; the output projection
@@ -80,7 +78,7 @@ pub fn attention_block(
     let op = AttentionBlock {
         shape: Dims { b, c, d, heads },
         eps,
-        saved: Mutex::new(None),
+        saved: Stash::new("attention block", None),
     };
     xs.contiguous()?.apply_op3(&params, &cov.contiguous()?, op)
 }
@@ -114,7 +112,7 @@ struct AttentionBlock {
     eps: f64,
     /// Normalized input `[B C, d]`, stacked queries/keys/values `[B C, 3d]`, attention weights
     /// `[B, H, C, C]` and mixed tokens `[B C, d]`, kept by the forward pass for the backward.
-    saved: Mutex<Option<[CpuStorage; 4]>>,
+    saved: Stash<[CpuStorage; 4]>,
 }
 
 /// One epoch's views: head `head`'s queries, keys and values in its stacked `[C, 3d]` rows.
@@ -269,10 +267,7 @@ fn forward<T: Real>(
 ) -> Result<(CpuStorage, Shape)> {
     let [x, p, cov] = inputs.map(|(s, l)| contiguous::<T>(s, l, "attention block"));
     let (y, saved) = op.forward(x?, p?, cov?)?;
-    *op.saved
-        .lock()
-        .map_err(|_| candle_core::Error::Msg("attention block: poisoned lock".into()))? =
-        Some(saved);
+    op.saved.put(saved)?;
     Ok((T::to_cpu_storage_owned(y), inputs[0].1.shape().clone()))
 }
 
@@ -283,26 +278,21 @@ fn backward<T: Real>(
     cov: &Tensor,
     grad: &Tensor,
 ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
-    let saved = op
-        .saved
-        .lock()
-        .map_err(|_| candle_core::Error::Msg("attention block: poisoned lock".into()))?;
-    let Some(saved) = saved.as_ref() else {
-        candle_core::bail!("attention block: backward before forward")
-    };
     let grad = grad.contiguous()?;
     let name = "attention block backward";
     let (xs_s, xs_l) = xs.storage_and_layout();
     let (p_s, p_l) = params.storage_and_layout();
     let (c_s, c_l) = cov.storage_and_layout();
     let (g_s, g_l) = grad.storage_and_layout();
-    let (gx, gp) = op.backward(
-        cpu_slice::<T>(&xs_s, xs_l, name)?,
-        cpu_slice::<T>(&p_s, p_l, name)?,
-        cpu_slice::<T>(&c_s, c_l, name)?,
-        cpu_slice::<T>(&g_s, g_l, name)?,
-        saved,
-    )?;
+    let (gx, gp) = op.saved.with(|saved| {
+        op.backward(
+            cpu_slice::<T>(&xs_s, xs_l, name)?,
+            cpu_slice::<T>(&p_s, p_l, name)?,
+            cpu_slice::<T>(&c_s, c_l, name)?,
+            cpu_slice::<T>(&g_s, g_l, name)?,
+            saved,
+        )
+    })?;
     Ok((
         Some(Tensor::from_vec(gx, xs.shape(), xs.device())?),
         Some(Tensor::from_vec(gp, params.shape(), params.device())?),
@@ -340,13 +330,6 @@ impl CustomOp3 for AttentionBlock {
         _res: &Tensor,
         grad: &Tensor,
     ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
-        match xs.dtype() {
-            candle_core::DType::F32 => backward::<f32>(self, xs, params, cov, grad),
-            candle_core::DType::F64 => backward::<f64>(self, xs, params, cov, grad),
-            other => Err(candle_core::Error::UnsupportedDTypeForOp(
-                other,
-                self.name(),
-            )),
-        }
+        dispatch!(dtype xs.dtype(), self.name(), backward(self, xs, params, cov, grad))
     }
 }

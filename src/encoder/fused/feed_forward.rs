@@ -1,11 +1,9 @@
 //! The feed-forward block `x + fc2(gelu(fc1(norm(x))))` as one graph node.
 
-use std::sync::Mutex;
-
 use candle_core::{CpuStorage, CustomOp2, Layout, Result, Shape, Tensor};
 
 use super::{contiguous, dense, fusable, gelu, layer_norm, Real};
-use super::{cpu_slice, segments, segments_mut};
+use super::{cpu_slice, segments, segments_mut, Stash};
 
 /// The weights of a feed-forward block: LayerNorm `[d]`, `[d]`; fc1 `[f, d]`, `[f]`; fc2
 /// `[d, f]`, `[d]`.
@@ -61,7 +59,7 @@ pub fn feed_forward(xs: &Tensor, w: FeedForwardWeights<'_>, eps: f64) -> Result<
         d,
         f,
         eps,
-        saved: Mutex::new(None),
+        saved: Stash::new("feed-forward", None),
     };
     xs.contiguous()?.apply_op2(&params, op)
 }
@@ -78,7 +76,7 @@ struct FeedForward {
     f: usize,
     eps: f64,
     /// Normalized input, fc1 output and its GELU, kept by the forward pass for the backward.
-    saved: Mutex<Option<[CpuStorage; 3]>>,
+    saved: Stash<[CpuStorage; 3]>,
 }
 
 impl FeedForward {
@@ -141,9 +139,7 @@ fn forward<T: Real>(
     let x = contiguous::<T>(s1, l1, "feed-forward")?;
     let p = contiguous::<T>(s2, l2, "feed-forward")?;
     let (y, saved) = op.forward(x, p)?;
-    *op.saved
-        .lock()
-        .map_err(|_| candle_core::Error::Msg("feed-forward: poisoned lock".into()))? = Some(saved);
+    op.saved.put(saved)?;
     Ok((T::to_cpu_storage_owned(y), l1.shape().clone()))
 }
 
@@ -153,23 +149,19 @@ fn backward<T: Real>(
     params: &Tensor,
     grad: &Tensor,
 ) -> Result<(Option<Tensor>, Option<Tensor>)> {
-    let saved = op
-        .saved
-        .lock()
-        .map_err(|_| candle_core::Error::Msg("feed-forward: poisoned lock".into()))?;
-    let Some(saved) = saved.as_ref() else {
-        candle_core::bail!("feed-forward: backward before forward")
-    };
     let grad = grad.contiguous()?;
+    let name = "feed-forward backward";
     let (xs_s, xs_l) = xs.storage_and_layout();
     let (p_s, p_l) = params.storage_and_layout();
     let (g_s, g_l) = grad.storage_and_layout();
-    let (gx, gp) = op.backward(
-        cpu_slice::<T>(&xs_s, xs_l, "feed-forward backward")?,
-        cpu_slice::<T>(&p_s, p_l, "feed-forward backward")?,
-        cpu_slice::<T>(&g_s, g_l, "feed-forward backward")?,
-        saved,
-    )?;
+    let (gx, gp) = op.saved.with(|saved| {
+        op.backward(
+            cpu_slice::<T>(&xs_s, xs_l, name)?,
+            cpu_slice::<T>(&p_s, p_l, name)?,
+            cpu_slice::<T>(&g_s, g_l, name)?,
+            saved,
+        )
+    })?;
     Ok((
         Some(Tensor::from_vec(gx, xs.shape(), xs.device())?),
         Some(Tensor::from_vec(gp, params.shape(), params.device())?),
@@ -198,13 +190,6 @@ impl CustomOp2 for FeedForward {
         _res: &Tensor,
         grad: &Tensor,
     ) -> Result<(Option<Tensor>, Option<Tensor>)> {
-        match xs.dtype() {
-            candle_core::DType::F32 => backward::<f32>(self, xs, params, grad),
-            candle_core::DType::F64 => backward::<f64>(self, xs, params, grad),
-            other => Err(candle_core::Error::UnsupportedDTypeForOp(
-                other,
-                self.name(),
-            )),
-        }
+        dispatch!(dtype xs.dtype(), self.name(), backward(self, xs, params, grad))
     }
 }

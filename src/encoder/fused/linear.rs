@@ -1,11 +1,9 @@
 //! A linear layer over the last dimension as one graph node.
 
-use std::sync::Mutex;
-
 use candle_core::{CpuStorage, CustomOp3, Layout, Result, Shape, Storage, Tensor};
 
 use super::bias::ColumnSum;
-use super::{contiguous, for_each_row, fusable, Real};
+use super::{contiguous, for_each_row, fusable, Real, Stash};
 
 /// `xs @ weight^T + bias` over the last dimension of `xs` (`[.., k]` with weight `[n, k]` and
 /// bias `[n]`), as one node of the autograd graph.
@@ -40,7 +38,7 @@ pub fn linear(xs: &Tensor, weight: &Tensor, bias: &Tensor) -> Result<Tensor> {
         .reshape((rows, k))?
         .matmul(&weight.detach().t()?)?;
     let op = Linear {
-        product: Mutex::new(Some(product)),
+        product: Stash::new("linear", Some(product)),
         out: Shape::from(out_dims),
     };
     xs.apply_op3(&weight.contiguous()?, &bias.contiguous()?, op)
@@ -48,7 +46,7 @@ pub fn linear(xs: &Tensor, weight: &Tensor, bias: &Tensor) -> Result<Tensor> {
 
 struct Linear {
     /// `xs @ weight^T`, computed before the op runs and taken by its forward pass.
-    product: Mutex<Option<Tensor>>,
+    product: Stash<Tensor>,
     /// Output shape: the input's with the last dimension replaced by n.
     out: Shape,
 }
@@ -85,12 +83,7 @@ impl CustomOp3 for Linear {
         s3: &CpuStorage,
         l3: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
-        let product = self
-            .product
-            .lock()
-            .map_err(|_| candle_core::Error::Msg("linear: poisoned lock".into()))?
-            .take()
-            .ok_or_else(|| candle_core::Error::Msg("linear: forward run twice".into()))?;
+        let product = self.product.take()?;
         let storage = match s3 {
             CpuStorage::F32(_) => CpuStorage::F32(add_bias::<f32>(&product, s3, l3)?),
             CpuStorage::F64(_) => CpuStorage::F64(add_bias::<f64>(&product, s3, l3)?),

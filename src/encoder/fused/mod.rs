@@ -13,14 +13,18 @@
 //! check values and gradients against those composed versions, and `tests/encoder_gradcheck.rs`
 //! checks the layers built on them against finite differences.
 
-/// Runs `f::<f32>` or `f::<f64>` for the storage's dtype, refusing any other.
+/// Runs `f::<f32>` or `f::<f64>` for the storage's (or, with `dtype`, the given) dtype,
+/// refusing any other.
 macro_rules! dispatch {
-    ($storage:expr, $op:expr, $f:ident ( $($arg:expr),* )) => {
-        match candle_core::backend::BackendStorage::dtype($storage) {
+    (dtype $dtype:expr, $op:expr, $f:ident ( $($arg:expr),* )) => {
+        match $dtype {
             candle_core::DType::F32 => $f::<f32>($($arg),*),
             candle_core::DType::F64 => $f::<f64>($($arg),*),
             other => Err(candle_core::Error::UnsupportedDTypeForOp(other, $op)),
         }
+    };
+    ($storage:expr, $op:expr, $f:ident ( $($arg:expr),* )) => {
+        dispatch!(dtype candle_core::backend::BackendStorage::dtype($storage), $op, $f($($arg),*))
     };
 }
 
@@ -200,6 +204,50 @@ fn contiguous<'a, T: WithDType>(
         .ok_or(Error::RequiresContiguous { op })?;
     data.get(start..end)
         .ok_or_else(|| Error::Msg(format!("{op}: layout outside its storage")))
+}
+
+/// What an op computes in one pass and needs in another: the product a forward pass picks up,
+/// or the activations a backward pass reads. Candle hands ops `&self`, hence the lock.
+struct Stash<S> {
+    value: std::sync::Mutex<Option<S>>,
+    op: &'static str,
+}
+
+impl<S> Stash<S> {
+    fn new(op: &'static str, value: Option<S>) -> Self {
+        Self {
+            value: std::sync::Mutex::new(value),
+            op,
+        }
+    }
+
+    fn lock(&self) -> Result<std::sync::MutexGuard<'_, Option<S>>> {
+        self.value
+            .lock()
+            .map_err(|_| Error::Msg(format!("{}: poisoned lock", self.op)))
+    }
+
+    /// Keeps `value`, replacing what was kept.
+    fn put(&self, value: S) -> Result<()> {
+        *self.lock()? = Some(value);
+        Ok(())
+    }
+
+    /// Takes the value out; an error when there is none (the forward pass ran twice).
+    fn take(&self) -> Result<S> {
+        self.lock()?
+            .take()
+            .ok_or_else(|| Error::Msg(format!("{}: forward run twice", self.op)))
+    }
+
+    /// Runs `f` on the kept value; an error when there is none (backward before forward).
+    fn with<R>(&self, f: impl FnOnce(&S) -> Result<R>) -> Result<R> {
+        let guard = self.lock()?;
+        match guard.as_ref() {
+            Some(value) => f(value),
+            None => Err(Error::Msg(format!("{}: backward before forward", self.op))),
+        }
+    }
 }
 
 /// The contiguous elements of a tensor's CPU storage (held by the caller's read guard).

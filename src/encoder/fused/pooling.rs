@@ -171,16 +171,11 @@ impl CustomOp2 for DataProduct {
         _res: &Tensor,
         grad: &Tensor,
     ) -> Result<(Option<Tensor>, Option<Tensor>)> {
-        let grad_kernel = match kernel.dtype() {
-            candle_core::DType::F32 => product_grad::<f32>(self, data, grad)?,
-            candle_core::DType::F64 => product_grad::<f64>(self, data, grad)?,
-            other => {
-                return Err(candle_core::Error::UnsupportedDTypeForOp(
-                    other,
-                    self.name(),
-                ));
-            }
-        };
+        let grad_kernel = dispatch!(
+            dtype kernel.dtype(),
+            self.name(),
+            product_grad(self, data, grad)
+        )?;
         Ok((None, Some(grad_kernel)))
     }
 }
