@@ -2,7 +2,7 @@
 //! per-subject path gets all of a subject's runs; changing what the test runs contain must leave
 //! the calibrated model's bytes exactly as they were.
 
-mod common;
+use crate::common;
 
 use eegadapt::bench::{personalize, split_calibration};
 use eegadapt::calibrate::{

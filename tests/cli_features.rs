@@ -1,6 +1,6 @@
 //! `eegadapt features` driven through the real binary.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::process::{Command, Output};

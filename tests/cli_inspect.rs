@@ -1,6 +1,6 @@
 //! `eegadapt inspect` driven through the real binary.
 
-mod common;
+use crate::common;
 
 use std::process::{Command, Output};
 

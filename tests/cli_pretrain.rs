@@ -1,6 +1,6 @@
 //! `eegadapt pretrain` through the real binary, on a few real subjects with few passes.
 
-mod common;
+use crate::common;
 
 use std::process::Command;
 

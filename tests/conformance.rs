@@ -4,7 +4,7 @@
 //! Numbers come from the reference JSONs at run time; none are copied here. Where the readers
 //! disagree, the decision taken (from the EDF+ specification) is named at the comparison.
 
-mod common;
+use crate::common;
 
 use std::collections::HashMap;
 

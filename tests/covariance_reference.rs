@@ -1,7 +1,7 @@
 //! Band-limited covariances (sample, Ledoit-Wolf, OAS) against pyriemann's, as recorded in
 //! ../shared/reference/preprocess_S001R04.json (`covariance_first_T1T2_epoch`).
 
-mod common;
+use crate::common;
 
 use eegadapt::edf;
 use eegadapt::features::{covariance, extract, Band, Estimator, FeatureConfig};

@@ -28,7 +28,7 @@
 //!
 //! `edfplus_reads_what_we_write` checks the writer the other way round.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 

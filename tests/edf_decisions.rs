@@ -1,6 +1,6 @@
 //! Where the established readers disagree or fail, the decision we took and why.
 
-mod common;
+use crate::common;
 
 use eegadapt::edf::{self, Format};
 use serde_json::Value;

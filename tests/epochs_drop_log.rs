@@ -1,6 +1,6 @@
 //! Epochs that cannot be cut are logged with the reason, never silently lost.
 
-mod common;
+use crate::common;
 
 use eegadapt::edf::{self, Segment};
 use eegadapt::epochs::{make_epochs, DropReason, Reject};

@@ -1,7 +1,7 @@
 //! Welch spectra, band powers and epochs against ../shared/reference/features_S001R04.json
 //! (scipy.signal.welch). Numbers are read from the JSON at run time.
 
-mod common;
+use crate::common;
 
 use eegadapt::edf;
 use eegadapt::epochs::{make_epochs, Reject};

@@ -5,7 +5,7 @@
 //!
 //! A proptest at the end writes arbitrary bytes into the header fields of a small real file.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;

@@ -1,6 +1,6 @@
 //! Behaviour of the preprocessing stage on synthetic signals and on copies of a real recording.
 
-mod common;
+use crate::common;
 
 use std::f64::consts::PI;
 

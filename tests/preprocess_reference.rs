@@ -3,7 +3,7 @@
 //! Numbers come from the JSON at run time; none are copied here. Signals are compared to within
 //! 1e-6 of the reference output's range (max - min).
 
-mod common;
+use crate::common;
 
 use eegadapt::edf::{self, ChannelKind};
 use eegadapt::preprocess::{

@@ -1,7 +1,7 @@
 //! Pretraining end to end on real features: reproducible weights, an artifact that loads back
 //! to the same predictions, and refusals when weights or features do not match.
 
-mod common;
+use crate::common;
 
 use eegadapt::features::{feature_config_hash, features_from_file, FeatureConfig};
 use eegadapt::pretrain::{

@@ -1,7 +1,7 @@
 //! Feature tables on disk: exact round trip, refusal of a foreign configuration, rerun checks,
 //! de-identification.
 
-mod common;
+use crate::common;
 
 use eegadapt::features::{config_hash, features_from_file, FeatureConfig};
 use eegadapt::store::{self, StoreError};

@@ -1,7 +1,7 @@
 //! Round trips through `edf::writer::write_edf`: what is written reads back the same, within
 //! one digital step of the written file.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 

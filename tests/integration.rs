@@ -1,0 +1,25 @@
+//! The integration tests, one module per area, built as one test binary: one link instead of
+//! twenty, and one copy of the dependencies on disk. Each module's own doc comment says what it
+//! checks; `cargo test --test integration MODULE::` runs one area.
+
+mod common;
+
+mod calibrate_isolation;
+mod cli_calibrate_predict;
+mod cli_features;
+mod cli_inspect;
+mod cli_pretrain;
+mod conformance;
+mod covariance_reference;
+mod differential;
+mod edf_decisions;
+mod encoder_gradcheck;
+mod epochs_drop_log;
+mod features_reference;
+mod fuzz_regressions;
+mod malformed;
+mod preprocess_behaviour;
+mod preprocess_reference;
+mod pretrain_artifacts;
+mod store_roundtrip;
+mod writer_roundtrip;
