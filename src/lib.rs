@@ -4,7 +4,9 @@
 //! [`edf`] reads EDF/EDF+/BDF recordings into a [`edf::Recording`]; [`preprocess`] filters,
 //! resamples, re-references and marks bad channels; [`task`] says what to learn from which
 //! recordings and [`epochs`] cuts them accordingly; [`features`] computes spectra, band powers and
-//! covariances; [`store`] keeps feature tables as Parquet with a JSON sidecar.
+//! covariances; [`store`] keeps feature tables as Parquet with a JSON sidecar; [`encoder`] and
+//! [`pretrain`] make the population model; [`calibrate`] personalizes it to one subject,
+//! [`predict`] applies that to new recordings and [`report`] writes the subject's report.
 #![deny(missing_docs)]
 
 pub mod align;
@@ -21,5 +23,6 @@ pub mod plots;
 pub mod predict;
 pub mod preprocess;
 pub mod pretrain;
+pub mod report;
 pub mod store;
 pub mod task;

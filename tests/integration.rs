@@ -9,6 +9,7 @@ mod cli_calibrate_predict;
 mod cli_features;
 mod cli_inspect;
 mod cli_pretrain;
+mod cli_report;
 mod conformance;
 mod covariance_reference;
 mod differential;

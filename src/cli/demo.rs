@@ -1,5 +1,6 @@
 //! `eegadapt demo`: the everyday job on the data shipped in `data/`: calibrate one subject on
-//! run 4 with the shipped encoder, predict its runs 8 and 12, print what was measured.
+//! run 4 with the shipped encoder, predict its runs 8 and 12, print what was measured and write
+//! the subject's report.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -8,9 +9,11 @@ use std::time::Instant;
 use anyhow::{bail, Context};
 use clap::Args;
 use eegadapt::calibrate;
+use eegadapt::report::{self, ReportOptions};
 
 use super::calibrate::{calibrate_files, print_summary};
 use super::predict::predict_files;
+use super::report::held_out_of;
 
 /// Arguments of `demo`.
 #[derive(Args)]
@@ -74,21 +77,28 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<ExitCode> {
     print_summary(&summary, &subject_dir);
     println!("predicting runs 8 and 12 ...");
     let loaded = calibrate::load(&subject_dir, Some(&encoder))?;
-    let report = predict_files(&loaded, &[run(8), run(12)])?;
-    if let Some(failure) = report.failed.first() {
+    let predicted = predict_files(&loaded, &[run(8), run(12)])?;
+    if let Some(failure) = predicted.failed.first() {
         bail!("{failure}");
     }
-    let accuracy = report.accuracy.context("runs 8 and 12 carry no labels")?;
+    let accuracy = predicted
+        .accuracy
+        .context("runs 8 and 12 carry no labels")?;
     println!(
         "S001 runs 8 + 12: {} epochs, accuracy {:.3}, balanced accuracy {:.3}, Cohen's kappa {:.3}",
-        report.n_epochs,
+        predicted.n_epochs,
         accuracy,
-        report.balanced_accuracy.unwrap_or(f64::NAN),
-        report.kappa.unwrap_or(f64::NAN)
+        predicted.balanced_accuracy.unwrap_or(f64::NAN),
+        predicted.kappa.unwrap_or(f64::NAN)
     );
+    let held_out = held_out_of(predicted, &[run(8), run(12)])?;
+    let page = subject_dir.join(report::REPORT);
+    let html = report::render(&subject_dir, Some(&held_out), &ReportOptions::default())?;
+    report::write(&page, &html)?;
     println!(
-        "artifacts: {} (model.safetensors, subject.json), plots in {}; {:.1} s in all",
+        "artifacts: {} (model.safetensors, subject.json, {}), plots in {}; {:.1} s in all",
         subject_dir.display(),
+        report::REPORT,
         subject_dir.join("plots").display(),
         started.elapsed().as_secs_f64()
     );

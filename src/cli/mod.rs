@@ -7,6 +7,7 @@ mod features;
 mod inspect;
 mod predict;
 mod pretrain;
+mod report;
 
 use std::process::ExitCode;
 
@@ -71,6 +72,14 @@ enum Command {
                       sampling cannot give the model's spectra."
     )]
     Predict(predict::PredictArgs),
+    /// Write a subject model's report: one HTML page readable without the tool.
+    #[command(after_help = "Examples:\n  eegadapt report --model subjects/S001\n  \
+                      eegadapt report --model subjects/S001 --test S001R08.edf S001R12.edf\n  \
+                      eegadapt report --model subjects/P17 --deidentify --out p17_report.html\n\n\
+                      --test scores the model on labelled recordings that calibration never saw; a\n\
+                      calibration recording given there is refused. --deidentify withholds the subject\n\
+                      identifier, file names and folders (SHA-256 hashes stay).")]
+    Report(report::ReportArgs),
     /// Run the eegmmidb-lr benchmark protocol (population, subject-only, personalized, k-shot).
     #[command(
         after_help = "Examples:\n  eegadapt bench eegmmidb-lr --data /data/eegmmidb\n  \
@@ -116,6 +125,7 @@ pub fn run() -> anyhow::Result<ExitCode> {
         Command::Pretrain(args) => pretrain::run(&args),
         Command::Calibrate(args) => calibrate::run(&args),
         Command::Predict(args) => predict::run(&args),
+        Command::Report(args) => report::run(&args),
         Command::Bench(args) => bench::run(&args),
         Command::Demo(args) => demo::run(&args),
     }

@@ -8,7 +8,7 @@ use super::Result;
 /// Variance floor, as in PyTorch's default.
 pub(crate) const EPS: f64 = 1e-5;
 
-/// LayerNorm with an exact gradient (a fused kernel on the CPU, see [`super::fused`]).
+/// LayerNorm with an exact gradient (a fused kernel on the CPU, see `encoder::fused`).
 ///
 /// `candle_nn::LayerNorm` takes a custom-op fast path for contiguous inputs that has no backward
 /// pass (and no f64 CPU kernel) in candle 0.11.1, so it cannot be trained. Weights: `weight`

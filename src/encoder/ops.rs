@@ -3,7 +3,7 @@
 //! `candle_nn::ops::softmax_last_dim` and the fast path of `candle_nn::LayerNorm` are custom ops
 //! registered without a backward pass: gradients through them are silently dropped. Candle's
 //! built-in GELU backward uses 6-digit constants. These versions have exact gradients: fused
-//! CPU kernels with hand-written backward passes ([`super::fused`]), or elsewhere plain
+//! CPU kernels with hand-written backward passes (`encoder::fused`), or elsewhere plain
 //! compositions of ops whose gradients candle derives.
 
 use candle_core::{Result, Tensor};
@@ -31,7 +31,7 @@ pub fn dropout(xs: &Tensor, p: f32, train: bool) -> Result<Tensor> {
 }
 
 /// A linear layer applied to the last dimension of a `[.., d_in]` tensor, as one graph node
-/// (see [`fused::linear`]).
+/// (see `encoder::fused::linear`).
 ///
 /// `candle_nn::Linear` broadcasts its weight over the leading dimension of a 3-D input, which
 /// runs one small product per epoch and, in the backward pass, sums a `[B, d_out, d_in]`
