@@ -6,12 +6,14 @@
 //! recordings and [`epochs`] cuts them accordingly; [`features`] computes spectra, band powers and
 //! covariances; [`store`] keeps feature tables as Parquet with a JSON sidecar; [`encoder`] and
 //! [`pretrain`] make the population model; [`calibrate`] personalizes it to one subject,
-//! [`predict`] applies that to new recordings and [`report`] writes the subject's report.
+//! [`predict`] applies that to new recordings, [`report`] writes the subject's report and
+//! [`batch`] does all of it for every subject of a clinic's manifest.
 #![deny(missing_docs)]
 
 pub mod align;
 pub mod allocator;
 pub mod atomic;
+pub mod batch;
 pub mod bench;
 pub mod calibrate;
 pub mod edf;

@@ -5,6 +5,7 @@
 mod common;
 
 mod calibrate_isolation;
+mod cli_batch;
 mod cli_calibrate_predict;
 mod cli_features;
 mod cli_inspect;

@@ -148,11 +148,16 @@ pub(super) fn is_parquet(path: &Path) -> bool {
 }
 
 pub(super) fn progress_bar(len: usize) -> ProgressBar {
+    progress_bar_of(len, "recordings")
+}
+
+/// A progress bar on stderr counting `len` things called `what`; hidden when stderr is not a
+/// terminal.
+pub(super) fn progress_bar_of(len: usize, what: &str) -> ProgressBar {
     let bar = ProgressBar::new(len as u64);
     if std::io::stderr().is_terminal() {
-        if let Ok(style) =
-            ProgressStyle::with_template("{bar:40} {pos}/{len} recordings {elapsed} (eta {eta})")
-        {
+        let template = format!("{{bar:40}} {{pos}}/{{len}} {what} {{elapsed}} (eta {{eta}})");
+        if let Ok(style) = ProgressStyle::with_template(&template) {
             bar.set_style(style);
         }
     } else {

@@ -1,5 +1,6 @@
 //! Argument parsing and dispatch to one module per command.
 
+mod batch;
 mod bench;
 mod calibrate;
 mod demo;
@@ -80,6 +81,18 @@ enum Command {
                       calibration recording given there is refused. --deidentify withholds the subject\n\
                       identifier, file names and folders (SHA-256 hashes stay).")]
     Report(report::ReportArgs),
+    /// Calibrate, score, predict and report every subject of a manifest, in parallel and resumably.
+    #[command(
+        after_help = "Examples:\n  eegadapt batch --manifest clinic.csv --encoder encoder/ --out results/ --jobs 2\n\n\
+                      clinic.csv (paths relative to the manifest's folder):\n    \
+                      subject,role,path\n    P17,calibration,p17/run1.edf\n    P17,unlabeled,p17/rest.edf\n    \
+                      P17,test,p17/run2.edf\n    P17,predict,p17/night.edf\n\n\
+                      Writes results/subjects/<ID>/ (the subject model, plots, report.html, predictions.json)\n\
+                      and results/summary.csv and summary.json. A subject that fails gets one line on stderr\n\
+                      and in the summary; the others go on and the exit code is 1. Reruns skip subjects whose\n\
+                      inputs (file bytes, encoder, task) are unchanged since they last finished."
+    )]
+    Batch(batch::BatchArgs),
     /// Run the eegmmidb-lr benchmark protocol (population, subject-only, personalized, k-shot).
     #[command(
         after_help = "Examples:\n  eegadapt bench eegmmidb-lr --data /data/eegmmidb\n  \
@@ -126,6 +139,7 @@ pub fn run() -> anyhow::Result<ExitCode> {
         Command::Calibrate(args) => calibrate::run(&args),
         Command::Predict(args) => predict::run(&args),
         Command::Report(args) => report::run(&args),
+        Command::Batch(args) => batch::run(&args),
         Command::Bench(args) => bench::run(&args),
         Command::Demo(args) => demo::run(&args),
     }
