@@ -1,4 +1,4 @@
-//! A clinic's recordings, many subjects at once: each subject of a [manifest](manifest) is
+//! A clinic's recordings, many subjects at once: each subject of a [manifest] is
 //! calibrated, scored and reported in its own folder, subjects in parallel.
 //!
 //! Three promises, kept here rather than by each step:
