@@ -87,6 +87,17 @@ pub enum Status {
     Failed,
 }
 
+impl Status {
+    /// The status as the summary writes it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Status::Done => "done",
+            Status::UpToDate => "up_to_date",
+            Status::Failed => "failed",
+        }
+    }
+}
+
 /// One subject's line of the summary.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SubjectResult {
@@ -241,14 +252,9 @@ pub fn write_summary(out: &Path, results: &[SubjectResult]) -> Result<(), BatchE
     );
     for r in results {
         let o = r.outcome.clone().unwrap_or_default();
-        let status = match r.status {
-            Status::Done => "done",
-            Status::UpToDate => "up_to_date",
-            Status::Failed => "failed",
-        };
         let fields = [
             r.subject.clone(),
-            status.to_string(),
+            r.status.name().to_string(),
             o.calibration_epochs.to_string(),
             o.strategy,
             o.test_epochs.to_string(),

@@ -149,11 +149,6 @@ fn print_table(results: &[SubjectResult], out: &Path) {
     );
     for r in results {
         let o = r.outcome.clone().unwrap_or_default();
-        let status = match r.status {
-            Status::Done => "done",
-            Status::UpToDate => "up to date",
-            Status::Failed => "FAILED",
-        };
         let accuracy = o.test_accuracy.map_or("-".into(), |a| format!("{a:.3}"));
         let note = match (&r.error, o.failed_recordings.len()) {
             (Some(error), _) => error.clone(),
@@ -163,7 +158,11 @@ fn print_table(results: &[SubjectResult], out: &Path) {
         let _ = writeln!(
             stdout,
             "{:<12} {:<10} {:>6}  {:<30} {:>9}  {note}",
-            r.subject, status, o.calibration_epochs, o.strategy, accuracy
+            r.subject,
+            r.status.name(),
+            o.calibration_epochs,
+            o.strategy,
+            accuracy
         );
     }
     let count = |s: Status| results.iter().filter(|r| r.status == s).count();

@@ -102,6 +102,14 @@ pub fn render(
     options: &ReportOptions,
 ) -> Result<String, ReportError> {
     let manifest = calibrate::read_manifest(dir)?;
+    if manifest.format_version != calibrate::FORMAT_VERSION {
+        return Err(ReportError::Refused(format!(
+            "{}: manifest format {} (this build reads {})",
+            dir.join(calibrate::MANIFEST).display(),
+            manifest.format_version,
+            calibrate::FORMAT_VERSION
+        )));
+    }
     let weights = dir.join(calibrate::WEIGHTS);
     let sha = sha256_file(&weights).map_err(CalibrateError::from)?;
     if sha != manifest.weights_sha256 {
