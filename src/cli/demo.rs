@@ -103,7 +103,8 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<ExitCode> {
         started.elapsed().as_secs_f64()
     );
     println!(
-        "next: eegadapt predict --model {} FILE.edf --json",
+        "next: open {} in a browser; eegadapt predict --model {} FILE.edf --json",
+        page.display(),
         subject_dir.display()
     );
     Ok(ExitCode::SUCCESS)
