@@ -46,21 +46,24 @@ fn p_value(p: f64) -> String {
 
 /// What a calibration strategy changes, in words.
 fn describe(strategy: &Strategy) -> String {
-    match strategy {
+    let fixed = match strategy {
+        Strategy::Pooled { subject_weight, .. } => {
+            return format!(
+                "classifier re-fitted on the population's epochs together with this subject's, \
+                 each of the subject's counting {subject_weight} times"
+            )
+        }
         Strategy::Population => {
-            "no personalization: the population model, applied after re-centring this subject's data"
-                .into()
+            "no personalization: the population model, applied after re-centring this \
+             subject's data"
         }
-        Strategy::Pooled { subject_weight, .. } => format!(
-            "classifier re-fitted on the population's epochs together with this subject's, \
-             each of the subject's counting {subject_weight} times"
-        ),
-        Strategy::Head { .. } => "task head re-fitted on this subject, kept near the population's".into(),
+        Strategy::Head { .. } => "task head re-fitted on this subject, kept near the population's",
         Strategy::HeadLastBlock { .. } => {
-            "task head and the encoder's last block fine-tuned on this subject".into()
+            "task head and the encoder's last block fine-tuned on this subject"
         }
-        Strategy::AllLayers { .. } => "every encoder layer and the head fine-tuned on this subject".into(),
-    }
+        Strategy::AllLayers { .. } => "every encoder layer and the head fine-tuned on this subject",
+    };
+    fixed.to_string()
 }
 
 /// A file's name, or a numbered placeholder when de-identified.
@@ -127,8 +130,17 @@ fn held_out_sentence(scores: &Scores, chance: f64) -> String {
         .unwrap_or_default();
     let versus_chance = binomial_above_chance(correct, n, chance)
         .map(|p| {
-            let verdict = if p < 0.05 { "better than" } else { "not clearly better than" };
-            format!("; that is {verdict} guessing, which would be right {} of the time ({}, one-sided binomial test)", percent(chance), p_value(p))
+            let verdict = if p < 0.05 {
+                "better than"
+            } else {
+                "not clearly better than"
+            };
+            format!(
+                "; that is {verdict} guessing, which would be right {} of the time \
+                 ({}, one-sided binomial test)",
+                percent(chance),
+                p_value(p)
+            )
         })
         .unwrap_or_default();
     format!(
@@ -181,9 +193,9 @@ fn summary(out: &mut String, m: &SubjectManifest, held_out: Option<&HeldOut>) {
             .unwrap_or_default();
         let _ = write!(
             out,
-            "<li>Chosen approach: <b>{}</b>, {}. It scored {} in {}-fold cross-validation within the \
-             calibration epochs{baseline}. That figure is optimistic: it is the best of {} candidates \
-             judged on the same few epochs.</li>",
+            "<li>Chosen approach: <b>{}</b>, {}. It scored {} in {}-fold cross-validation within \
+             the calibration epochs{baseline}. That figure is optimistic: it is the best of {} \
+             candidates judged on the same few epochs.</li>",
             escape(&m.strategy.to_string()),
             describe(&m.strategy),
             percent(chosen.accuracy),
@@ -226,7 +238,8 @@ fn candidates_section(out: &mut String, m: &SubjectManifest) {
     let _ = write!(
         out,
         "<p>Each candidate was trained on part of the calibration epochs and scored on the rest \
-         ({}-fold cross-validation); the most accurate was kept, ties going to the one listed first.</p>\
+         ({}-fold cross-validation); the most accurate was kept, ties going to the one listed \
+         first.</p>\
          <table><tr><th></th><th>candidate</th><th>what it changes</th><th>accuracy</th>\
          <th>cross-entropy</th></tr>",
         m.inner_cv_folds
@@ -297,18 +310,46 @@ fn provenance_section(out: &mut String, m: &SubjectManifest, options: &ReportOpt
         .iter()
         .map(|b| format!("{} {}-{} Hz", escape(&b.name), b.lo, b.hi))
         .collect();
+    let task = format!(
+        "{}: classes {}; epochs {} to {} s after each event",
+        escape(&m.task.name),
+        escape(&m.classes().join(", ")),
+        m.task.tmin,
+        m.task.tmax
+    );
+    let notch = f.notch_hz.map_or("none".into(), |n| format!("{n} Hz"));
+    let spectra = format!(
+        "Welch, {} s segments, {}% overlap, {}-{} Hz; notch {notch}; common average reference {}",
+        f.welch_segment_s,
+        100.0 * f.welch_overlap,
+        f.fmin,
+        f.fmax,
+        if f.average_reference { "yes" } else { "no" }
+    );
+    let code = |text: &str| format!("<code>{}</code>", escape(text));
+    let channels = format!("{} ({})", m.channels.len(), escape(&m.channels.join(", ")));
+    let model_weights = format!(
+        "{} (checked against the file when this report was made)",
+        code(&m.weights_sha256)
+    );
     let rows = [
-        ("task", format!("{}: classes {}; epochs {} to {} s after each event", escape(&m.task.name), escape(&m.classes().join(", ")), m.task.tmin, m.task.tmax)),
-        ("channels", format!("{} ({})", m.channels.len(), escape(&m.channels.join(", ")))),
+        ("task", task),
+        ("channels", channels),
         ("sampling rate", format!("{} Hz", m.sfreq)),
-        ("spectra", format!("Welch, {} s segments, {}% overlap, {}-{} Hz; notch {}; common average reference {}", f.welch_segment_s, 100.0 * f.welch_overlap, f.fmin, f.fmax, f.notch_hz.map_or("none".into(), |n| format!("{n} Hz")), if f.average_reference { "yes" } else { "no" })),
+        ("spectra", spectra),
         ("band powers", bands.join(", ")),
-        ("feature settings hash", format!("<code>{}</code>", escape(&m.feature_config_hash))),
+        ("feature settings hash", code(&m.feature_config_hash)),
         ("encoder folder", encoder_dir),
-        ("encoder weights SHA-256", format!("<code>{}</code>", escape(&m.encoder.weights_sha256))),
-        ("subject model weights SHA-256", format!("<code>{}</code> (checked against the file when this report was made)", escape(&m.weights_sha256))),
-        ("calibrated with", format!("eegadapt {}", escape(&m.crate_version))),
-        ("report made with", format!("eegadapt {}", env!("CARGO_PKG_VERSION"))),
+        ("encoder weights SHA-256", code(&m.encoder.weights_sha256)),
+        ("subject model weights SHA-256", model_weights),
+        (
+            "calibrated with",
+            format!("eegadapt {}", escape(&m.crate_version)),
+        ),
+        (
+            "report made with",
+            format!("eegadapt {}", env!("CARGO_PKG_VERSION")),
+        ),
     ];
     out.push_str("<h3>Settings</h3><table>");
     for (name, value) in rows {

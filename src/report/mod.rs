@@ -28,7 +28,8 @@ const PLOTS: [(&str, &str); 5] = [
     (
         "population_vs_personalized",
         "Accuracy of each candidate model in cross-validation on the calibration epochs, the \
-         population model (no personalization) among them. The chosen one is marked in the table above.",
+         population model (no personalization) among them. The chosen one is marked in the table \
+         above.",
     ),
     (
         "confusion_inner_cv",
