@@ -8,7 +8,6 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::Args;
 use eegadapt::batch::{self, Outcome, Status, SubjectJob, SubjectResult};
-use eegadapt::calibrate;
 use eegadapt::pretrain;
 use eegadapt::report::{self, ReportOptions};
 
@@ -116,14 +115,14 @@ fn subject_work(
         &job.unlabeled,
         dir,
     )?;
-    let manifest = &calibration.manifest;
-    let loaded = calibrate::load(dir, Some(&args.encoder))?;
+    let loaded = &calibration.subject;
+    let manifest = &loaded.manifest;
     let held_out = if job.test.is_empty() {
         None
     } else {
-        Some(held_out_of(predict_files(&loaded, &job.test)?, &job.test)?)
+        Some(held_out_of(predict_files(loaded, &job.test)?, &job.test)?)
     };
-    let predicted = predict_files(&loaded, &job.predict)?;
+    let predicted = predict_files(loaded, &job.predict)?;
     batch::write_json(&dir.join("predictions.json"), &predicted)?;
     let options = ReportOptions {
         deidentify: args.deidentify,

@@ -9,8 +9,8 @@ use std::time::Instant;
 use anyhow::{bail, Context};
 use clap::Args;
 use eegadapt::calibrate::{
-    self, diagnostics, CalibrateOptions, CalibrationInput, EncoderReference, Provenance,
-    SubjectManifest,
+    self, diagnostics, CalibrateOptions, CalibrationInput, EncoderReference, LoadedSubject,
+    Provenance, SubjectManifest,
 };
 use eegadapt::features::{feature_config_hash, FeatureRow, FeatureSet};
 use eegadapt::pretrain;
@@ -44,10 +44,11 @@ pub struct CalibrateArgs {
     jobs: Option<usize>,
 }
 
-/// What a calibration did, for the terminal and the demo.
+/// What a calibration did, for the terminal and the demo, with the model it wrote (ready to
+/// predict without reading it back).
 pub struct CalibrationSummary {
-    /// The subject manifest written.
-    pub manifest: SubjectManifest,
+    /// The subject model written, with its manifest.
+    pub subject: LoadedSubject,
     /// Wall time, seconds.
     pub seconds: f64,
 }
@@ -209,14 +210,18 @@ pub fn calibrate_files(
         &first.meta.freqs,
     )?;
     Ok(CalibrationSummary {
-        manifest,
+        subject: LoadedSubject {
+            manifest,
+            population,
+            calibrated,
+        },
         seconds: started.elapsed().as_secs_f64(),
     })
 }
 
 /// Prints what was chosen and why.
 pub fn print_summary(summary: &CalibrationSummary, out: &Path) {
-    let m = &summary.manifest;
+    let m = &summary.subject.manifest;
     let mut stdout = std::io::stdout().lock();
     let per_class: Vec<String> = m
         .classes()
