@@ -37,6 +37,8 @@ fn synthetic_samples(n: usize) -> Vec<Sample> {
                     .map(|_| (rng.normal() * 0.1) as f32)
                     .collect(),
             ),
+            extra_tangents: Vec::new(),
+            evoked: Vec::new(),
             label: Some(i % 2),
             task: 0,
             run: None,
@@ -54,6 +56,8 @@ fn steps(d_model: usize, d_ff: usize) {
         channels: CHANNELS,
         freqs: 45,
         bands: 5,
+        covariance_bands: 1,
+        evoked: 0,
     };
     let channels: Vec<String> = eegadapt::montage::STANDARD_1005
         .iter()

@@ -30,11 +30,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     // Calibration: S001's run 4 (15 labelled imagery trials).
     let run4 = features("data/eegmmidb/S001/S001R04.edf", &task, &config)?;
-    let layout = RowLayout {
-        channels: run4.meta.channels.len(),
-        freqs: run4.meta.freqs.len(),
-        bands: run4.meta.config.bands.len(),
-    };
+    let layout = RowLayout::of(&run4.meta);
     let input = CalibrationInput {
         task: 0,
         channels: run4.meta.channels.clone(),

@@ -15,6 +15,7 @@
 //! | `log_band_power` | `list<float64>` | log10 band power, `channels x bands` |
 //! | `rel_band_power` | `list<float64>` | relative band power, `channels x bands` |
 //! | `cov_<band>` | `list<float64>` | row-major `channels x channels` covariance per covariance band |
+//! | `evoked` | `list<float64>` | slow time-locked waveform, `channels x evoked_times` (when configured) |
 //!
 //! Every write goes to a temporary file in the target folder and is renamed into place; the
 //! sidecar is written last, so a table without a matching sidecar is never taken as finished.
@@ -171,6 +172,9 @@ fn table(set: &FeatureSet) -> PolarsResult<DataFrame> {
             .collect();
         columns.push(Series::new(format!("cov_{}", band.name).into(), lists).into_column());
     }
+    if set.meta.config.evoked.is_some() {
+        columns.push(list_column("evoked", rows, |r| &r.evoked));
+    }
     DataFrame::new(rows.len(), columns)
 }
 
@@ -309,6 +313,10 @@ fn rows_of(df: &DataFrame, meta: &FeatureMeta) -> PolarsResult<Vec<FeatureRow>> 
         .iter()
         .map(|b| floats(df, &format!("cov_{}", b.name)))
         .collect::<PolarsResult<_>>()?;
+    let evoked = match meta.config.evoked {
+        Some(_) => floats(df, "evoked")?,
+        None => vec![Vec::new(); df.height()],
+    };
     Ok((0..df.height())
         .map(|i| FeatureRow {
             subject: subject[i].clone(),
@@ -321,6 +329,7 @@ fn rows_of(df: &DataFrame, meta: &FeatureMeta) -> PolarsResult<Vec<FeatureRow>> 
             log_band_power: band[i].clone(),
             rel_band_power: rel[i].clone(),
             covariances: covs.iter().map(|c| c[i].clone()).collect(),
+            evoked: evoked[i].clone(),
         })
         .collect())
 }

@@ -4,7 +4,7 @@
 
 use crate::common;
 
-use eegadapt::bench::{personalize, split_calibration};
+use eegadapt::bench::{personalize, Protocol};
 use eegadapt::calibrate::{
     self, CalibrateOptions, Calibrated, EncoderReference, Provenance, Strategy, SubjectManifest,
 };
@@ -33,7 +33,7 @@ fn feature_sets() -> Vec<(usize, eegadapt::features::FeatureSet)> {
 }
 
 fn population(grouped: &Grouped) -> PopulationModel {
-    let mut config = PretrainConfig::new(grouped.layout.token_features());
+    let mut config = PretrainConfig::for_layout(grouped.layout);
     config.ssl_passes = 1;
     config.supervised_passes = 2;
     config.encoder.d_model = 16;
@@ -81,15 +81,17 @@ fn calibrate_subject(
     rows: &[&FeatureRow],
     options: &CalibrateOptions,
 ) -> Calibrated {
-    let (calibration, test) = split_calibration(rows);
-    assert!(calibration.iter().all(|r| r.run == Some(4)));
-    assert!(!test.is_empty() && test.iter().all(|r| r.run != Some(4)));
+    let protocol = Protocol::named("eegmmidb-lr").expect("protocol");
+    let runs = protocol.split(rows).expect("runs 4, 8 and 12");
+    assert!(runs.calibration.iter().all(|r| r.run == Some(4)));
+    assert!(!runs.test.is_empty() && runs.test.iter().all(|r| r.run != Some(4)));
     personalize(
         model,
         0,
         &grouped.channels,
         grouped.layout,
-        &calibration,
+        &runs.calibration,
+        &[],
         None,
         options,
     )
@@ -113,7 +115,7 @@ fn test_runs_never_change_the_calibrated_model() {
             Strategy::Head { penalty: 1.0 },
             Strategy::HeadLastBlock { penalty: 1.0 },
         ],
-        max_folds: 3,
+        ..CalibrateOptions::default()
     };
     let first = calibrate_subject(&model, &grouped, &rows, &options);
     let reference = saved_bytes(&first);
@@ -139,6 +141,7 @@ fn test_runs_never_change_the_calibrated_model() {
                 for cov in &mut r.covariances {
                     cov.iter_mut().for_each(|v| *v *= 7.0);
                 }
+                r.evoked.iter_mut().for_each(|v| *v = -*v);
             }
             r
         })

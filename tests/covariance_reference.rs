@@ -73,13 +73,18 @@ fn estimators_match_pyriemann_in_f64() {
 }
 
 /// The feature pipeline (f32 samples in the recording) gives the same OAS covariance for the
-/// first T1/T2 epoch of the built-in left/right task (window 0.5-3.5 s, band 8-30 Hz).
+/// first T1/T2 epoch of the left/right task cut at the reference's window (0.5-3.5 s, 8-30 Hz).
 #[test]
 fn pipeline_covariance_matches_within_f32_precision() {
     let r = reference();
     let path = common::data_file("eegmmidb/S001/S001R04.edf");
     let recording = edf::read_recording(&path).expect("read");
-    let task = Task::resolve("eegmmidb-lr").expect("task");
+    // The reference's window (the built-in task now cuts 0-3 s).
+    let task = Task {
+        tmin: 0.5,
+        tmax: 3.5,
+        ..Task::resolve("eegmmidb-lr").expect("task")
+    };
     let config = FeatureConfig {
         covariance_bands: vec![Band::new("mu_beta", 8.0, 30.0)],
         covariance_estimator: Estimator::Oas,

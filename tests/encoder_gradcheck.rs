@@ -74,6 +74,7 @@ fn config() -> EncoderConfig {
         d_ff: 16,
         dropout: 0.1,
         use_covariance: true,
+        linear_views: Default::default(),
     }
 }
 
@@ -301,7 +302,11 @@ fn class_head_with_cross_entropy() -> TestResult {
 fn tangent_head_with_cross_entropy() -> TestResult {
     let (varmap, mut rng) = (VarMap::new(), Rng(9));
     // A vocabulary of 4 channels: 10 pairs.
-    let head = TangentHead::new(4, 3, builder(&varmap).pp("heads.toy.tangent"))?;
+    let head = TangentHead::new(
+        eegadapt::encoder::n_pairs(4),
+        3,
+        builder(&varmap).pp("heads.toy.tangent"),
+    )?;
     let vectors = rng.var(&[B, eegadapt::encoder::n_pairs(4)], 1.0);
     let labels = Tensor::new(&[1u32, 2], &Device::Cpu)?;
     let vars = with_inputs(randomize(&varmap, &mut rng), &[("vectors", &vectors)]);

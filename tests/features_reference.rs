@@ -139,6 +139,7 @@ fn epochs_match_reference_events() {
         tmax: 4.0,
         runs: None,
         fixed: None,
+        head: None,
     };
     let picks: Vec<usize> = (0..recording.channels.len()).collect();
     let id = RecordingId::from_path(&path);

@@ -5,11 +5,13 @@
 //!   powers) are centred by the subject's mean for that channel and feature, and scaled by the
 //!   subject's spread of that feature (pooled over channels). What remains is how an epoch
 //!   differs from the subject's usual state, which is what transfers between people.
-//! - Covariances: re-centred by the subject's log-Euclidean mean covariance `R` (as Euclidean
-//!   alignment, He & Wu 2020, re-centres by the arithmetic mean) and mapped to the tangent space
-//!   at the identity, `S = logm(R^-1/2 C R^-1/2)`
+//! - Covariances, per band: re-centred by the subject's Riemannian mean covariance `R` (as
+//!   pyRiemann's re-centring; Euclidean alignment, He & Wu 2020, uses the arithmetic mean) and
+//!   mapped to the tangent space at the identity, `S = logm(R^-1/2 C R^-1/2)`
 //!   (Barachant et al. 2012; Zanini et al. 2018), so that an epoch's spatial structure is
 //!   expressed relative to the subject's own.
+//! - The evoked waveform: the subject's mean waveform is subtracted (what every epoch shares, such
+//!   as the response to the cue itself) and the rest divided by the subject's spread.
 //!
 //! The statistics come from whatever epochs the caller passes to [`SubjectAlignment::fit`];
 //! the benchmark passes the calibration run only, never the test runs.
@@ -44,7 +46,8 @@ pub enum AlignError {
     },
 }
 
-/// Layout of a feature row: how many channels, spectrum bins and bands it holds.
+/// Layout of a feature row: how many channels, spectrum bins, bands, covariance bands and evoked
+/// samples it holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RowLayout {
     /// Channels.
@@ -53,12 +56,34 @@ pub struct RowLayout {
     pub freqs: usize,
     /// Bands per channel.
     pub bands: usize,
+    /// Covariance bands.
+    #[serde(default = "one")]
+    pub covariance_bands: usize,
+    /// Evoked samples per channel (0: none).
+    #[serde(default)]
+    pub evoked: usize,
+}
+
+fn one() -> usize {
+    1
 }
 
 impl RowLayout {
-    /// Features per channel token: spectrum bins, log band powers, relative band powers.
+    /// The layout of the rows of a feature table.
+    pub fn of(meta: &crate::features::FeatureMeta) -> Self {
+        RowLayout {
+            channels: meta.channels.len(),
+            freqs: meta.freqs.len(),
+            bands: meta.config.bands.len(),
+            covariance_bands: meta.config.covariance_bands.len(),
+            evoked: meta.evoked_times.len(),
+        }
+    }
+
+    /// Features per channel token: spectrum bins, log band powers, relative band powers, evoked
+    /// samples.
     pub fn token_features(&self) -> usize {
-        self.freqs + 2 * self.bands
+        self.freqs + 2 * self.bands + self.evoked
     }
 
     /// One channel's raw token features from a row.
@@ -69,6 +94,14 @@ impl RowLayout {
         out.extend_from_slice(psd);
         out.extend_from_slice(band);
         out.extend_from_slice(rel);
+        if self.evoked > 0 {
+            let e = self.evoked;
+            out.extend_from_slice(
+                row.evoked
+                    .get(channel * e..(channel + 1) * e)
+                    .unwrap_or(&[]),
+            );
+        }
     }
 
     fn check(&self, row: &FeatureRow) -> Result<(), AlignError> {
@@ -94,9 +127,10 @@ impl RowLayout {
             self.channels * self.bands,
             row.rel_band_power.len(),
         )?;
-        if let Some(c) = row.covariances.first() {
+        for c in &row.covariances {
             expect("covariance", self.channels * self.channels, c.len())?;
         }
+        expect("evoked", self.channels * self.evoked, row.evoked.len())?;
         Ok(())
     }
 }
@@ -110,11 +144,21 @@ pub struct SubjectAlignment {
     pub token_mean: Vec<f64>,
     /// Spread of each token feature, pooled over channels.
     pub token_scale: Vec<f64>,
-    /// `R^-1/2` of the subject's log-Euclidean mean covariance (first covariance band),
-    /// row-major; `None` when the rows carry no covariance.
-    pub reference_inv_sqrt: Option<Vec<f64>>,
+    /// Per covariance band, `R^-1/2` of the subject's Riemannian mean covariance, row-major
+    /// (empty when the rows carry no covariance).
+    pub reference_inv_sqrt: Vec<Vec<f64>>,
+    /// The subject's mean evoked waveform, `[channel * times + t]` (empty without one).
+    #[serde(default)]
+    pub evoked_mean: Vec<f64>,
+    /// The subject's spread of the evoked waveform around its mean (one number).
+    #[serde(default = "unit")]
+    pub evoked_scale: f64,
     /// Number of epochs the statistics were computed from.
     pub epochs: usize,
+}
+
+fn unit() -> f64 {
+    1.0
 }
 
 impl SubjectAlignment {
@@ -150,30 +194,24 @@ impl SubjectAlignment {
                 var.sqrt().max(MIN_SCALE)
             })
             .collect();
-        let reference_inv_sqrt = if rows.iter().all(|r| !r.covariances.is_empty()) {
-            // Log-Euclidean mean R = expm(mean logm C): unlike the arithmetic mean, it leaves the
-            // subject's tangent vectors centred at zero (exactly when the matrices commute), so
-            // subjects with more or less spread land on the same reference.
-            let mut mean_log = vec![0.0; c * c];
-            for row in rows {
-                let cov = &row.covariances[0];
-                let floor = max_diagonal(cov, c) * RELATIVE_EIGEN_FLOOR;
-                let log = linalg::spd_function(cov, c, floor, f64::ln);
-                for (m, v) in mean_log.iter_mut().zip(log) {
-                    *m += v / n;
-                }
-            }
-            Some(linalg::spd_function(&mean_log, c, f64::NEG_INFINITY, |l| {
-                (-0.5 * l).exp()
-            }))
-        } else {
-            None
-        };
+        let bands = rows.iter().map(|r| r.covariances.len()).min().unwrap_or(0);
+        let reference_inv_sqrt = (0..bands)
+            .map(|b| {
+                let covs: Vec<&[f64]> = rows.iter().map(|r| r.covariances[b].as_slice()).collect();
+                let mean = linalg::riemannian_mean(&covs, c, RELATIVE_EIGEN_FLOOR);
+                linalg::spd_function(&mean, c, f64::NEG_INFINITY, |l| {
+                    1.0 / l.max(f64::MIN_POSITIVE).sqrt()
+                })
+            })
+            .collect();
+        let (evoked_mean, evoked_scale) = evoked_statistics(rows, layout);
         Ok(SubjectAlignment {
             layout,
             token_mean,
             token_scale,
             reference_inv_sqrt,
+            evoked_mean,
+            evoked_scale,
             epochs: rows.len(),
         })
     }
@@ -197,18 +235,44 @@ impl SubjectAlignment {
         Ok(out)
     }
 
-    /// The row's re-centred covariance in the tangent space, row-major `channels x channels`;
-    /// `None` when there is no covariance.
+    /// The row's re-centred covariance of the first band in the tangent space, row-major
+    /// `channels x channels`; `None` when there is no covariance.
     pub fn tangent(&self, row: &FeatureRow) -> Result<Option<Vec<f32>>, AlignError> {
         self.layout.check(row)?;
-        let (Some(p), Some(cov)) = (&self.reference_inv_sqrt, row.covariances.first()) else {
-            return Ok(None);
-        };
+        Ok(self.band_tangent(row, 0))
+    }
+
+    /// The row's re-centred covariances in the tangent space, one row-major
+    /// `channels x channels` matrix per covariance band.
+    pub fn tangents(&self, row: &FeatureRow) -> Result<Vec<Vec<f32>>, AlignError> {
+        self.layout.check(row)?;
+        Ok((0..self.reference_inv_sqrt.len())
+            .filter_map(|b| self.band_tangent(row, b))
+            .collect())
+    }
+
+    fn band_tangent(&self, row: &FeatureRow, band: usize) -> Option<Vec<f32>> {
+        let (p, cov) = (
+            self.reference_inv_sqrt.get(band)?,
+            row.covariances.get(band)?,
+        );
         let c = self.layout.channels;
         let whitened = linalg::matmul(&linalg::matmul(p, cov, c), p, c);
         let floor = max_diagonal(&whitened, c) * RELATIVE_EIGEN_FLOOR;
         let log = linalg::spd_function(&whitened, c, floor, f64::ln);
-        Ok(Some(log.iter().map(|&v| v as f32).collect()))
+        Some(log.iter().map(|&v| v as f32).collect())
+    }
+
+    /// The row's evoked waveform minus the subject's mean, over the subject's spread,
+    /// `[channel * times + t]` (empty without an evoked part).
+    pub fn evoked(&self, row: &FeatureRow) -> Result<Vec<f32>, AlignError> {
+        self.layout.check(row)?;
+        Ok(row
+            .evoked
+            .iter()
+            .zip(&self.evoked_mean)
+            .map(|(v, m)| ((v - m) / self.evoked_scale) as f32)
+            .collect())
     }
 }
 
@@ -224,10 +288,32 @@ pub fn unaligned_tangent(row: &FeatureRow, channels: usize) -> Option<Vec<f32>> 
     Some(log.iter().map(|&v| v as f32).collect())
 }
 
-fn max_diagonal(m: &[f64], n: usize) -> f64 {
-    (0..n)
-        .map(|i| m[i * n + i])
-        .fold(f64::MIN_POSITIVE, f64::max)
+use linalg::max_diagonal;
+
+/// Mean evoked waveform and the spread around it (root mean square over channels and times).
+fn evoked_statistics(rows: &[&FeatureRow], layout: RowLayout) -> (Vec<f64>, f64) {
+    let width = layout.channels * layout.evoked;
+    if width == 0 || rows.is_empty() {
+        return (Vec::new(), 1.0);
+    }
+    let n = rows.len() as f64;
+    let mut mean = vec![0.0; width];
+    for row in rows {
+        for (m, v) in mean.iter_mut().zip(&row.evoked) {
+            *m += v / n;
+        }
+    }
+    let mut sum_sq = 0.0;
+    for row in rows {
+        sum_sq += row
+            .evoked
+            .iter()
+            .zip(&mean)
+            .map(|(v, m)| (v - m).powi(2))
+            .sum::<f64>();
+    }
+    let scale = (sum_sq / (n * width as f64)).sqrt();
+    (mean, if scale > 0.0 { scale } else { 1.0 })
 }
 
 /// Keeps only some channels of a feature row (e.g. the 19 channels of the 10-20 system).
@@ -260,6 +346,7 @@ pub fn select_channels(row: &FeatureRow, layout: RowLayout, keep: &[usize]) -> F
                     .collect()
             })
             .collect(),
+        evoked: pick(&row.evoked, layout.evoked),
         ..row.clone()
     }
 }
@@ -273,6 +360,8 @@ mod tests {
             channels: 2,
             freqs: 3,
             bands: 1,
+            covariance_bands: 1,
+            evoked: 0,
         };
         FeatureRow {
             subject: "s".into(),
@@ -287,6 +376,7 @@ mod tests {
             log_band_power: vec![shift, 2.0 * shift],
             rel_band_power: vec![0.5, 0.5],
             covariances: vec![vec![4.0 * scale, 1.0, 1.0, 2.0 * scale]],
+            evoked: Vec::new(),
         }
     }
 
@@ -296,6 +386,8 @@ mod tests {
             channels: 2,
             freqs: 3,
             bands: 1,
+            covariance_bands: 1,
+            evoked: 0,
         };
         let rows = [row(1.0, 0.0), row(2.0, 1.0), row(3.0, 2.0)];
         let refs: Vec<&FeatureRow> = rows.iter().collect();
@@ -327,6 +419,8 @@ mod tests {
             channels: 2,
             freqs: 3,
             bands: 1,
+            covariance_bands: 1,
+            evoked: 0,
         };
         let diagonal = |a: f64, b: f64| FeatureRow {
             covariances: vec![vec![a, 0.0, 0.0, b]],
@@ -368,6 +462,8 @@ mod tests {
             channels: 2,
             freqs: 3,
             bands: 1,
+            covariance_bands: 1,
+            evoked: 0,
         };
         let r = row(1.0, 0.0);
         let one = select_channels(&r, layout, &[1]);

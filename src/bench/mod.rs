@@ -1,7 +1,22 @@
-//! The eegmmidb-lr benchmark protocol: leave-subjects-out folds; for each held-out subject the
-//! population model, a subject-only model and the personalized model at several calibration
-//! sizes, all calibrated on the subject's first run of the task and scored on the others.
+//! The benchmark protocols (DESIGN.md, "Benchmark protocol"): leave-subjects-out folds, each
+//! fold's encoder pretrained only on the other subjects (every run they have, labelled or not);
+//! for each held-out subject, every method calibrated on its calibration run and scored on its
+//! test runs, which serve nothing else. Methods, side by side on the same folds:
+//!
+//! | column | what it is |
+//! |---|---|
+//! | `population` | the population model; alignment from the calibration run, labels unused |
+//! | `subject_only` | logistic regression on the calibration run alone (same views) |
+//! | `classical_pooled` | the pyRiemann recipe on the protocol's window (see [`classical`]) |
+//! | `classical_pooled_our_window` | the same recipe on our window and first covariance band |
+//! | `personalized` | `calibrate` on the calibration run |
+//! | `without_encoder` | the same calibration with the encoder's contribution removed |
+//! | `kshot_<k>` | `calibrate` on the first k trials of each class |
+//! | `calibration_3_4` | `calibrate` on the extra run and the calibration run |
+//! | `with_unlabelled_7_11` | `calibrate` on the calibration run, the unlabelled runs aligning |
 
+pub mod classical;
+pub mod protocol;
 mod subject_only;
 pub mod wilcoxon;
 
@@ -12,8 +27,11 @@ use serde::{Deserialize, Serialize};
 use crate::align::RowLayout;
 use crate::calibrate::{self, CalibrateError, CalibrateOptions, Calibrated, Prepared, Strategy};
 use crate::features::FeatureRow;
-use crate::pretrain::{self, Grouped, LogRow, PopulationModel, PretrainConfig, PretrainError};
+use crate::pretrain::{
+    self, Grouped, HeadChoice, LogRow, PopulationModel, PretrainConfig, PretrainError,
+};
 
+pub use protocol::Protocol;
 pub use subject_only::PENALTIES as SUBJECT_ONLY_PENALTIES;
 
 /// Why the benchmark could not run.
@@ -34,13 +52,15 @@ pub enum BenchError {
 /// Benchmark settings.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct BenchConfig {
-    /// Leave-subjects-out folds.
-    pub folds: usize,
+    /// The protocol.
+    pub protocol: Protocol,
+    /// Folds; `None`: leave one subject out.
+    pub folds: Option<usize>,
     /// Pretraining settings of every fold's encoder.
     pub pretrain: PretrainConfig,
     /// Calibration settings.
     pub calibrate: CalibrateOptions,
-    /// Calibration trials per class of the k-shot variants (besides "all").
+    /// Calibration trials per class of the k-shot variants.
     pub kshots: Vec<usize>,
 }
 
@@ -55,27 +75,40 @@ pub struct SubjectResult {
     pub n_calibration: usize,
     /// Labelled test epochs.
     pub n_test: usize,
-    /// Population model, no calibration (alignment from the calibration run, labels unused).
-    pub population: f64,
-    /// Trained from scratch on the calibration run.
-    pub subject_only: f64,
-    /// Personalized with every calibration trial.
-    pub personalized: f64,
-    /// Personalized with the first k trials of each class (`"all"`: every trial).
-    pub kshot: BTreeMap<String, f64>,
+    /// Accuracy of every method (see the module documentation), by column name.
+    pub accuracy: BTreeMap<String, f64>,
     /// Strategy chosen for the personalized model.
     pub strategy: String,
+    /// Inner cross-validation accuracy of the chosen strategy on the calibration run.
+    pub inner_cv: Option<f64>,
 }
+
+impl SubjectResult {
+    /// Inner-CV accuracy of the chosen candidate minus its test accuracy.
+    pub fn optimism(&self) -> Option<f64> {
+        Some(self.inner_cv? - self.accuracy.get(PERSONALIZED)?)
+    }
+}
+
+/// The headline column.
+pub const PERSONALIZED: &str = "personalized";
 
 /// Everything the benchmark measured.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct BenchReport {
     /// Task name.
     pub task: String,
-    /// Folds.
-    pub folds: usize,
+    /// Protocol.
+    pub protocol: Protocol,
+    /// Subjects held out together, per fold.
+    pub folds: Vec<Vec<String>>,
+    /// Subjects without the protocol's runs, used for pretraining only.
+    pub pretraining_only: Vec<String>,
     /// Per subject, in subject order.
     pub subjects: Vec<SubjectResult>,
+    /// Per fold, how its encoder's task heads were fitted (view penalties, the embedding's
+    /// weight, held-out accuracy on the fold's validation subjects).
+    pub fold_heads: Vec<Vec<HeadChoice>>,
 }
 
 /// Mean and (population) standard deviation.
@@ -87,98 +120,91 @@ pub fn mean_std(values: &[f64]) -> (f64, f64) {
 }
 
 impl BenchReport {
-    /// Per-subject accuracies of every method, by method name (`population`, `subject_only`,
-    /// `personalized`, `kshot_<k>`), in subject order.
+    /// Per-subject accuracies of every method, by column name, in subject order (a method
+    /// missing for some subject, such as calibration 3+4 without run 3, lists only the others).
     pub fn methods(&self) -> BTreeMap<String, Vec<f64>> {
         let mut out: BTreeMap<String, Vec<f64>> = BTreeMap::new();
         for s in &self.subjects {
-            out.entry("population".into())
-                .or_default()
-                .push(s.population);
-            out.entry("subject_only".into())
-                .or_default()
-                .push(s.subject_only);
-            out.entry("personalized".into())
-                .or_default()
-                .push(s.personalized);
-            for (k, v) in &s.kshot {
-                out.entry(format!("kshot_{k}")).or_default().push(*v);
+            for (name, v) in &s.accuracy {
+                out.entry(name.clone()).or_default().push(*v);
             }
         }
         out
     }
 
-    /// Two-sided Wilcoxon p-values of personalized against every other method.
+    /// Two-sided Wilcoxon p-values of personalized against every other method, over the
+    /// subjects that have both.
     pub fn wilcoxon(&self) -> BTreeMap<String, Option<f64>> {
-        let methods = self.methods();
-        let Some(ours) = methods.get("personalized") else {
-            return BTreeMap::new();
-        };
-        methods
+        let names: Vec<String> = self.methods().into_keys().collect();
+        names
             .iter()
-            .filter(|(name, _)| *name != "personalized" && *name != "kshot_all")
-            .map(|(name, v)| {
+            .filter(|n| n.as_str() != PERSONALIZED)
+            .map(|name| {
+                let (ours, theirs): (Vec<f64>, Vec<f64>) = self
+                    .subjects
+                    .iter()
+                    .filter_map(|s| Some((*s.accuracy.get(PERSONALIZED)?, *s.accuracy.get(name)?)))
+                    .unzip();
                 (
                     format!("personalized_vs_{name}"),
-                    wilcoxon::wilcoxon(ours, v),
+                    wilcoxon::wilcoxon(&ours, &theirs),
                 )
             })
             .collect()
     }
+
+    /// Mean selection optimism over subjects (inner-CV accuracy of the chosen candidate minus
+    /// its test accuracy).
+    pub fn optimism(&self) -> Option<f64> {
+        let values: Vec<f64> = self
+            .subjects
+            .iter()
+            .filter_map(SubjectResult::optimism)
+            .collect();
+        (!values.is_empty()).then(|| mean_std(&values).0)
+    }
 }
 
-/// The calibration run's epochs and the labelled test epochs of one subject: calibration is the
-/// lowest-numbered run (the first recording when runs are unknown), test is everything else.
-pub fn split_calibration<'a>(
-    rows: &[&'a FeatureRow],
-) -> (Vec<&'a FeatureRow>, Vec<&'a FeatureRow>) {
-    let first_run = rows.iter().filter_map(|r| r.run).min();
-    let first_recording = rows.first().map(|r| r.recording.clone());
-    let is_calibration = |r: &FeatureRow| match first_run {
-        Some(run) => r.run == Some(run),
-        None => Some(&r.recording) == first_recording.as_ref(),
-    };
-    let mut calibration: Vec<&FeatureRow> =
-        rows.iter().copied().filter(|r| is_calibration(r)).collect();
-    calibration.sort_by(|a, b| a.onset_s.total_cmp(&b.onset_s));
-    let test = rows
-        .iter()
-        .copied()
-        .filter(|r| !is_calibration(r) && r.label.is_some())
-        .collect();
-    (calibration, test)
-}
-
-/// Calibration with the first `k` labelled trials of each class of `calibration` (chronological;
-/// `None`: all); the run's other epochs count as unlabelled data for alignment.
+/// Calibration with `labelled` epochs (the first `k` of each class when `k` is set; the others
+/// then only align) and `unlabeled` epochs (labels ignored).
+#[allow(clippy::too_many_arguments)]
 pub fn personalize(
     population: &PopulationModel,
     task: usize,
     channels: &[String],
     layout: RowLayout,
-    calibration: &[&FeatureRow],
+    labelled: &[&FeatureRow],
+    unlabeled: &[&FeatureRow],
     k: Option<usize>,
     options: &CalibrateOptions,
 ) -> Result<Calibrated, CalibrateError> {
     let mut taken: BTreeMap<usize, usize> = BTreeMap::new();
-    let (mut labelled, mut unlabeled) = (Vec::new(), Vec::new());
-    for &row in calibration {
+    let (mut used, mut aligning) = (Vec::new(), Vec::new());
+    for &row in labelled {
         match row.label {
             Some(class) if k.is_none_or(|k| taken.get(&class).copied().unwrap_or(0) < k) => {
                 *taken.entry(class).or_default() += 1;
-                labelled.push(row);
+                used.push(row);
             }
-            _ => unlabeled.push(row),
+            _ => aligning.push(row),
         }
     }
+    let stripped: Vec<FeatureRow> = unlabeled
+        .iter()
+        .map(|r| FeatureRow {
+            label: None,
+            ..(*r).clone()
+        })
+        .collect();
+    aligning.extend(stripped.iter());
     calibrate::calibrate(
         population,
         &calibrate::CalibrationInput {
             task,
             channels: channels.to_vec(),
             layout,
-            labelled,
-            unlabeled,
+            labelled: used,
+            unlabeled: aligning,
         },
         options,
     )
@@ -193,59 +219,178 @@ fn accuracy(
     let correct = probabilities
         .iter()
         .zip(test)
-        .filter(|(p, row)| {
-            let best = crate::predict::argmax(p);
-            row.label == Some(best)
-        })
+        .filter(|(p, row)| row.label == Some(crate::predict::argmax(p)))
         .count();
     Ok(correct as f64 / test.len().max(1) as f64)
+}
+
+/// The classical baseline's inputs for one fold: every subject's rows of one feature set.
+pub struct ClassicalSet<'a> {
+    /// Column name.
+    pub column: &'static str,
+    /// The feature set's rows, by subject.
+    pub subjects: BTreeMap<String, Vec<&'a FeatureRow>>,
+    /// Band and layout read.
+    pub band: classical::Band,
+    /// Pool subjects' vectors (each aligned on all of its own epochs), computed once.
+    pub pool: BTreeMap<String, classical::Vectors>,
+}
+
+impl<'a> ClassicalSet<'a> {
+    /// Prepares the baseline over `grouped` (rows the protocol keeps), reading `band`.
+    pub fn new(
+        column: &'static str,
+        grouped: &Grouped<'a>,
+        band: usize,
+        protocol: &Protocol,
+    ) -> Result<Self, BenchError> {
+        let subjects: BTreeMap<String, Vec<&FeatureRow>> = grouped
+            .subjects
+            .iter()
+            .map(|(s, rows)| {
+                (
+                    s.clone(),
+                    rows.iter()
+                        .map(|(_, r)| *r)
+                        .filter(|r| protocol.keeps(r.run))
+                        .collect(),
+                )
+            })
+            .collect();
+        let band = classical::Band {
+            index: band,
+            layout: grouped.layout,
+        };
+        let pool = classical::pool_vectors(&subjects, band)?;
+        Ok(ClassicalSet {
+            column,
+            subjects,
+            band,
+            pool,
+        })
+    }
+
+    fn score(
+        &self,
+        target: &str,
+        protocol: &Protocol,
+        k: usize,
+    ) -> Result<Option<f64>, BenchError> {
+        let Some(rows) = self.subjects.get(target) else {
+            return Ok(None);
+        };
+        let Some(runs) = protocol.split(rows) else {
+            return Ok(None);
+        };
+        let pool: Vec<&classical::Vectors> = self
+            .pool
+            .iter()
+            .filter(|(s, _)| s.as_str() != target)
+            .map(|(_, v)| v)
+            .collect();
+        let width = crate::encoder::n_pairs(self.band.layout.channels);
+        let c = classical::choose_c(&pool, width, k);
+        let calibration =
+            classical::vectors(target, &runs.calibration, &runs.calibration, self.band)?;
+        let test = classical::vectors(target, &runs.calibration, &runs.test, self.band)?;
+        Ok(Some(classical::score(
+            &pool,
+            &calibration,
+            &test,
+            c,
+            k,
+            self.band.layout.channels,
+        )))
+    }
 }
 
 /// Scores one held-out subject with a population model that never saw it.
 pub fn score_subject(
     population: &PopulationModel,
     grouped: &Grouped,
+    classical: &[ClassicalSet],
     subject: &str,
     fold: usize,
     config: &BenchConfig,
 ) -> Result<Option<SubjectResult>, BenchError> {
     let task = 0;
+    let protocol = &config.protocol;
     let Some(rows) = grouped.subjects.get(subject) else {
         return Ok(None);
     };
     let rows: Vec<&FeatureRow> = rows
         .iter()
-        .filter(|(t, _)| *t == task)
+        .filter(|(t, r)| *t == task && protocol.keeps(r.run))
         .map(|(_, r)| *r)
         .collect();
-    let (calibration, test) = split_calibration(&rows);
-    if test.is_empty() || calibration.iter().all(|r| r.label.is_none()) {
+    let Some(runs) = protocol.split(&rows) else {
         return Ok(None);
-    }
+    };
     let channels = &grouped.channels;
     let layout = grouped.layout;
-    let run = |k: Option<usize>, options: &CalibrateOptions| {
-        personalize(population, task, channels, layout, &calibration, k, options)
+    let n_classes = grouped.tasks.first().map_or(2, |t| t.classes.len());
+    let without_encoder = config.calibrate.without_encoder();
+    let run = |labelled: &[&FeatureRow], unlabeled: &[&FeatureRow], k, options| {
+        personalize(
+            population, task, channels, layout, labelled, unlabeled, k, options,
+        )
     };
+    let mut scores = BTreeMap::new();
     let population_only = CalibrateOptions {
         candidates: vec![Strategy::Population],
         ..config.calibrate.clone()
     };
-    let population_model = run(None, &population_only)?;
-    let personalized = run(None, &config.calibrate)?;
-    let mut kshot = BTreeMap::new();
+    let population_model = run(&runs.calibration, &[], None, &population_only)?;
+    scores.insert(
+        "population".to_string(),
+        accuracy(population, &population_model, &runs.test)?,
+    );
+    let personalized = run(&runs.calibration, &[], None, &config.calibrate)?;
+    scores.insert(
+        PERSONALIZED.to_string(),
+        accuracy(population, &personalized, &runs.test)?,
+    );
+    let ablation = run(&runs.calibration, &[], None, &without_encoder)?;
+    scores.insert(
+        "without_encoder".into(),
+        accuracy(population, &ablation, &runs.test)?,
+    );
     for &k in &config.kshots {
-        let model = run(Some(k), &config.calibrate)?;
-        kshot.insert(k.to_string(), accuracy(population, &model, &test)?);
+        let model = run(&runs.calibration, &[], Some(k), &config.calibrate)?;
+        scores.insert(
+            format!("kshot_{k}"),
+            accuracy(population, &model, &runs.test)?,
+        );
     }
-    let personalized_accuracy = accuracy(population, &personalized, &test)?;
-    kshot.insert("all".to_string(), personalized_accuracy);
-    let subject_only = {
-        let labelled: Vec<&FeatureRow> = calibration
+    if let (Some(extra), false) = (protocol.extra_calibration_run, runs.extra.is_empty()) {
+        let mut both = runs.extra.clone();
+        both.extend(runs.calibration.iter().copied());
+        let model = run(&both, &[], None, &config.calibrate)?;
+        scores.insert(
+            format!("calibration_{extra}_{}", protocol.calibration_run),
+            accuracy(population, &model, &runs.test)?,
+        );
+    }
+    if !runs.unlabelled.is_empty() {
+        let model = run(&runs.calibration, &runs.unlabelled, None, &config.calibrate)?;
+        let name = protocol
+            .unlabelled_runs
             .iter()
-            .copied()
-            .filter(|r| r.label.is_some())
-            .collect();
+            .map(u32::to_string)
+            .collect::<Vec<_>>()
+            .join("_");
+        scores.insert(
+            format!("with_unlabelled_{name}"),
+            accuracy(population, &model, &runs.test)?,
+        );
+    }
+    let labelled: Vec<&FeatureRow> = runs
+        .calibration
+        .iter()
+        .copied()
+        .filter(|r| r.label.is_some())
+        .collect();
+    let subject_only = {
         let data = Prepared::new(
             population,
             &personalized.alignment,
@@ -253,26 +398,44 @@ pub fn score_subject(
             channels,
             layout,
         )?;
-        let n_classes = grouped.tasks.first().map_or(2, |t| t.classes.len());
-        let (model, _) = subject_only::fit(&data, n_classes, config.calibrate.max_folds)?;
-        let test_data =
-            Prepared::new(population, &personalized.alignment, &test, channels, layout)?;
+        let blocks = population
+            .encoder
+            .config()
+            .linear_views
+            .blocks(population.vocabulary.len());
+        let (model, _) = subject_only::fit(&data, n_classes, &blocks, config.calibrate.max_folds)?;
+        let test_data = Prepared::new(
+            population,
+            &personalized.alignment,
+            &runs.test,
+            channels,
+            layout,
+        )?;
         let (_, acc) = pretrain::logistic::score(
             &model.logits(&test_data.tangent)?,
             &test_data.label_tensor()?,
         )?;
         acc
     };
+    scores.insert("subject_only".into(), subject_only);
+    for set in classical {
+        if let Some(acc) = set.score(subject, protocol, n_classes)? {
+            scores.insert(set.column.to_string(), acc);
+        }
+    }
+    let inner_cv = personalized
+        .inner_cv
+        .iter()
+        .find(|s| s.strategy == personalized.strategy)
+        .map(|s| s.accuracy);
     Ok(Some(SubjectResult {
         subject: subject.to_string(),
         fold,
-        n_calibration: calibration.iter().filter(|r| r.label.is_some()).count(),
-        n_test: test.len(),
-        population: accuracy(population, &population_model, &test)?,
-        subject_only,
-        personalized: personalized_accuracy,
-        kshot,
+        n_calibration: labelled.len(),
+        n_test: runs.test.len(),
+        accuracy: scores,
         strategy: personalized.strategy.to_string(),
+        inner_cv,
     }))
 }
 
@@ -289,32 +452,51 @@ pub enum Progress<'a> {
     Scored(&'a SubjectResult),
 }
 
-/// Runs the protocol over every subject of `grouped` (first task).
+/// Subjects the protocol can score (calibration and test runs labelled), and the others.
+pub fn evaluated_subjects(grouped: &Grouped, protocol: &Protocol) -> (Vec<String>, Vec<String>) {
+    grouped.subject_ids().into_iter().partition(|s| {
+        grouped.subjects.get(s).is_some_and(|rows| {
+            let rows: Vec<&FeatureRow> = rows
+                .iter()
+                .filter(|(t, r)| *t == 0 && protocol.keeps(r.run))
+                .map(|(_, r)| *r)
+                .collect();
+            protocol.split(&rows).is_some()
+        })
+    })
+}
+
+/// Runs the protocol over every subject of `grouped` (first task is scored; every subject and
+/// task may pretrain). `classical` holds the classical baselines' feature sets.
 pub fn run(
     grouped: &Grouped,
+    classical: &[ClassicalSet],
     config: &BenchConfig,
     on_progress: &mut dyn FnMut(Progress),
 ) -> Result<BenchReport, BenchError> {
-    let subjects = grouped.subject_ids();
-    let k = config.folds;
-    if k < 2 || k > subjects.len() {
-        return Err(BenchError::Setup(format!(
-            "{k} folds for {} subjects: need 2 to {} folds",
-            subjects.len(),
-            subjects.len()
-        )));
-    }
     let task = grouped
         .tasks
         .first()
         .ok_or_else(|| BenchError::Setup("no task".into()))?;
+    let (evaluated, pretraining_only) = evaluated_subjects(grouped, &config.protocol);
+    let k = config.folds.unwrap_or(evaluated.len());
+    if k < 2 || k > evaluated.len() {
+        return Err(BenchError::Setup(format!(
+            "{k} folds for {} evaluated subjects: need 2 to {} folds",
+            evaluated.len(),
+            evaluated.len()
+        )));
+    }
+    let folds: Vec<Vec<String>> = (0..k)
+        .map(|f| evaluated.iter().skip(f).step_by(k).cloned().collect())
+        .collect();
     let mut results = Vec::new();
-    for fold in 0..k {
-        let held_out: Vec<String> = subjects.iter().skip(fold).step_by(k).cloned().collect();
-        let rest: Vec<String> = subjects
-            .iter()
+    let mut fold_heads = Vec::new();
+    for (fold, held_out) in folds.iter().enumerate() {
+        let rest: Vec<String> = grouped
+            .subject_ids()
+            .into_iter()
             .filter(|s| !held_out.contains(s))
-            .cloned()
             .collect();
         if rest.len() < 2 {
             return Err(BenchError::Setup(
@@ -325,8 +507,11 @@ pub fn run(
         let mut on_pass = |row: &LogRow| on_progress(Progress::Pretraining { fold, row });
         let trained =
             pretrain::train_subjects(grouped, &train, &validation, &config.pretrain, &mut on_pass)?;
-        for subject in &held_out {
-            if let Some(result) = score_subject(&trained.model, grouped, subject, fold, config)? {
+        fold_heads.push(trained.heads.clone());
+        for subject in held_out {
+            if let Some(result) =
+                score_subject(&trained.model, grouped, classical, subject, fold, config)?
+            {
                 on_progress(Progress::Scored(&result));
                 results.push(result);
             }
@@ -335,7 +520,10 @@ pub fn run(
     results.sort_by(|a, b| a.subject.cmp(&b.subject));
     Ok(BenchReport {
         task: task.name.clone(),
-        folds: k,
+        protocol: config.protocol.clone(),
+        folds,
+        pretraining_only,
         subjects: results,
+        fold_heads,
     })
 }

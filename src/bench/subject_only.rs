@@ -1,43 +1,61 @@
 //! The subject-only baseline: a model trained from scratch on the calibration run alone, on the
-//! same aligned tangent-space features, its L2 strength chosen by the same inner folds.
-
-use candle_core::Tensor;
+//! same aligned linear views as the personalized model (one logistic regression per view,
+//! logits averaged), its L2 strength chosen by the same inner folds.
 
 use crate::calibrate::{folds, CalibrateError, Prepared};
-use crate::pretrain::logistic::{self, Linear};
+use crate::pretrain::logistic::Linear;
+use crate::pretrain::views::{self, Inputs, ViewFit};
 
-/// L2 strengths tried, strongest first (ties go to the stronger).
-pub const PENALTIES: [f64; 4] = [10.0, 1.0, 0.1, 0.01];
+/// L2 strengths tried (on the mean cross-entropy), strongest first (ties go to the stronger).
+pub const PENALTIES: [f64; 4] = [1.0, 0.3, 0.1, 0.03];
 
-/// Fits the baseline on labelled calibration epochs; returns it and the chosen strength.
+/// Fits the baseline on labelled calibration epochs with views `blocks` of the inputs; returns
+/// it and the chosen strength.
 pub fn fit(
     data: &Prepared,
     n_classes: usize,
+    blocks: &[std::ops::Range<usize>],
     max_folds: usize,
 ) -> Result<(Linear, f64), CalibrateError> {
     let labels: Vec<usize> = data.labels.iter().filter_map(|l| *l).collect();
-    let y = data.label_tensor()?;
-    let x = &data.tangent;
-    let start = Linear::zeros(n_classes, x.dim(1)?)?;
-    let folds = folds::stratified_folds(&labels, n_classes, max_folds);
+    let y: Vec<u32> = data.label_tensor()?.to_vec1()?;
+    let width = data.tangent.dim(1)?;
+    let x = views::flatten(&data.tangent)?;
+    let fit_rows = |rows: &[usize], penalty: f64| -> Result<Linear, CalibrateError> {
+        let xs: Vec<f32> = rows
+            .iter()
+            .flat_map(|&i| x[i * width..(i + 1) * width].iter().copied())
+            .collect();
+        let ys: Vec<u32> = rows.iter().map(|&i| y[i]).collect();
+        let models = views::fit_views(
+            &Inputs {
+                x: &xs,
+                width,
+                labels: &ys,
+                weights: None,
+            },
+            n_classes,
+            blocks,
+            &ViewFit {
+                penalties: &vec![penalty; blocks.len()],
+                anchors: None,
+                starts: None,
+            },
+        )?;
+        Ok(views::combine(&models, blocks, width)?)
+    };
+    let inner = folds::stratified_folds(&labels, n_classes, max_folds);
     let mut best = (PENALTIES[1], f64::NEG_INFINITY);
-    if !folds.is_empty() {
+    if !inner.is_empty() {
         for penalty in PENALTIES {
             let mut correct = 0usize;
-            for held_out in &folds {
+            for held_out in &inner {
                 let train = folds::complement(labels.len(), held_out);
-                let pick = |ids: &[usize], t: &Tensor| folds::rows(t, ids);
-                let fitted = logistic::fit(
-                    &pick(&train, x)?,
-                    &pick(&train, &y)?,
-                    None,
-                    &start,
-                    None,
-                    penalty,
-                    logistic::STEPS,
-                )?;
-                let predicted: Vec<u32> =
-                    fitted.logits(&pick(held_out, x)?)?.argmax(1)?.to_vec1()?;
+                let model = fit_rows(&train, penalty)?;
+                let predicted: Vec<u32> = model
+                    .logits(&folds::rows(&data.tangent, held_out)?)?
+                    .argmax(1)?
+                    .to_vec1()?;
                 correct += held_out
                     .iter()
                     .zip(&predicted)
@@ -50,6 +68,6 @@ pub fn fit(
             }
         }
     }
-    let fitted = logistic::fit(x, &y, None, &start, None, best.0, logistic::STEPS)?;
-    Ok((fitted, best.0))
+    let all: Vec<usize> = (0..labels.len()).collect();
+    Ok((fit_rows(&all, best.0)?, best.0))
 }

@@ -97,10 +97,7 @@ pub fn write_plots(
 fn short_name(s: &Strategy) -> String {
     match s {
         Strategy::Population => "population".into(),
-        Strategy::Pooled {
-            subject_weight,
-            penalty,
-        } => format!("pool x{subject_weight} {penalty}"),
+        Strategy::Pooled { subject_weight } => format!("pool x{subject_weight}"),
         Strategy::Head { penalty } => format!("head {penalty}"),
         Strategy::HeadLastBlock { penalty } => format!("last block {penalty}"),
         Strategy::AllLayers { penalty } => format!("all {penalty}"),

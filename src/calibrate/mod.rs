@@ -85,6 +85,17 @@ pub struct CalibrateOptions {
     pub candidates: Vec<Strategy>,
     /// Most inner cross-validation folds (fewer when a class has fewer epochs).
     pub max_folds: usize,
+    /// Whether the encoder's embedding contributes to the head (false: the linear views alone,
+    /// the ablation that measures what the encoder adds).
+    #[serde(default = "yes")]
+    pub use_encoder: bool,
+    /// Inner-CV accuracy by which a later candidate must beat the first to be chosen instead.
+    #[serde(default)]
+    pub min_gain: f64,
+}
+
+fn yes() -> bool {
+    true
 }
 
 impl Default for CalibrateOptions {
@@ -92,6 +103,25 @@ impl Default for CalibrateOptions {
         CalibrateOptions {
             candidates: Strategy::default_candidates(),
             max_folds: 3,
+            use_encoder: true,
+            min_gain: 0.0,
+        }
+    }
+}
+
+impl CalibrateOptions {
+    /// The same calibration without the encoder's contribution: embedding weights zero, no
+    /// candidate that tunes encoder layers.
+    pub fn without_encoder(&self) -> Self {
+        CalibrateOptions {
+            candidates: self
+                .candidates
+                .iter()
+                .copied()
+                .filter(|c| !c.tunes_encoder())
+                .collect(),
+            use_encoder: false,
+            ..self.clone()
         }
     }
 }
@@ -205,7 +235,7 @@ pub fn calibrate(
         &input.channels,
         input.layout,
     )?;
-    let prior = population_head(population, input.task)?;
+    let prior = population_head(population, input.task, options.use_encoder)?;
     let frozen = frozen_head_input(population, &data)?;
     let folds = folds::stratified_folds(&labels, n_classes, options.max_folds);
     let mut inner_cv = Vec::new();
@@ -219,17 +249,7 @@ pub fn calibrate(
             confusions.push(confusion);
         }
     }
-    let best = inner_cv
-        .iter()
-        .enumerate()
-        .fold(
-            None::<(usize, &CandidateScore)>,
-            |best, (i, s)| match best {
-                Some((_, b)) if b.accuracy >= s.accuracy => best,
-                _ => Some((i, s)),
-            },
-        )
-        .map(|(i, _)| i);
+    let best = choose(&inner_cv, options.min_gain);
     let (strategy, confusion) = match best {
         Some(i) => (inner_cv[i].strategy, confusions[i].clone()),
         None => (
@@ -254,6 +274,19 @@ pub fn calibrate(
         per_class,
         unlabeled_epochs: input.unlabeled.len(),
     })
+}
+
+/// The first candidate, unless another beats its inner-CV accuracy by more than `min_gain`
+/// (then the best of those; ties go to the earlier).
+fn choose(scores: &[CandidateScore], min_gain: f64) -> Option<usize> {
+    let first = scores.first()?;
+    let mut best = 0;
+    for (i, s) in scores.iter().enumerate().skip(1) {
+        if s.accuracy > first.accuracy + min_gain + 1e-12 && s.accuracy > scores[best].accuracy {
+            best = i;
+        }
+    }
+    Some(best)
 }
 
 /// Without folds to compare on: the first candidate that needs no encoder fine-tuning.

@@ -32,9 +32,12 @@ impl Prepared {
         let samples = rows
             .iter()
             .map(|row| {
+                let mut tangents = alignment.tangents(row)?.into_iter();
                 Ok(Sample {
                     tokens: alignment.tokens(row)?,
-                    tangent: alignment.tangent(row)?,
+                    tangent: tangents.next(),
+                    extra_tangents: tangents.collect(),
+                    evoked: alignment.evoked(row)?,
                     label: row.label,
                     task: 0,
                     run: row.run,

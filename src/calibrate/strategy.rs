@@ -8,6 +8,7 @@ use super::prepare::Prepared;
 use super::CalibrateError;
 use crate::encoder::cross_entropy;
 use crate::pretrain::logistic::{self, Linear};
+use crate::pretrain::views;
 use crate::pretrain::PopulationModel;
 
 /// Full-batch Adam steps when encoder layers are fine-tuned (each step runs the encoder).
@@ -22,15 +23,13 @@ const ENCODER_LEARNING_RATE: f64 = 3e-3;
 pub enum Strategy {
     /// The population model as is (only the unsupervised alignment is the subject's).
     Population,
-    /// The tangent-space head re-fitted on the encoder's population reference epochs together
-    /// with the subject's, each subject epoch counting `subject_weight` times (the embedding
-    /// head is dropped: its population logits are over-fitted to the training subjects).
+    /// Each linear view re-fitted on the encoder's population reference epochs together with
+    /// the subject's, each subject epoch counting `subject_weight` times, with the L2 strength
+    /// the population head chose for that view on held-out subjects; the embedding head's
+    /// logits are added with the population's weight (zero in an ablation without the encoder).
     Pooled {
         /// Weight of each subject epoch relative to a population epoch.
         subject_weight: f64,
-        /// L2 strength (toward zero) on the weighted mean cross-entropy; 0.02 is about
-        /// scikit-learn's `C = 0.1` for a pool of ten subjects.
-        penalty: f64,
     },
     /// The task head (tangent and embedding parts) re-fitted.
     Head {
@@ -53,10 +52,7 @@ impl std::fmt::Display for Strategy {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Strategy::Population => write!(f, "population"),
-            Strategy::Pooled {
-                subject_weight,
-                penalty,
-            } => write!(f, "pooled (subject x{subject_weight}, L2 {penalty})"),
+            Strategy::Pooled { subject_weight } => write!(f, "pooled (subject x{subject_weight})"),
             Strategy::Head { penalty } => write!(f, "head (L2-SP {penalty})"),
             Strategy::HeadLastBlock { penalty } => write!(f, "head + last block (L2-SP {penalty})"),
             Strategy::AllLayers { penalty } => write!(f, "all layers (L2-SP {penalty})"),
@@ -66,17 +62,28 @@ impl std::fmt::Display for Strategy {
 
 impl Strategy {
     /// The candidates inner cross-validation chooses from by default, in order of preference
-    /// (ties go to the earlier one): the pooled re-fit first, since it uses the most data.
+    /// (the first is kept unless another does clearly better): few and well regularized, since
+    /// inner cross-validation on a dozen epochs is noisy and the best of many candidates is an
+    /// optimistic pick. The pooled re-fit comes first: it uses the most data.
     pub fn default_candidates() -> Vec<Strategy> {
-        let pooled = |subject_weight, penalty| Strategy::Pooled {
-            subject_weight,
-            penalty,
-        };
         vec![
-            pooled(5.0, 0.1),
-            pooled(5.0, 0.02),
-            pooled(20.0, 0.1),
-            pooled(20.0, 0.02),
+            Strategy::Pooled {
+                subject_weight: 5.0,
+            },
+            Strategy::Population,
+            Strategy::Head { penalty: 1.0 },
+        ]
+    }
+
+    /// Every candidate this build knows, for callers that want a wider search.
+    pub fn all_candidates() -> Vec<Strategy> {
+        vec![
+            Strategy::Pooled {
+                subject_weight: 5.0,
+            },
+            Strategy::Pooled {
+                subject_weight: 20.0,
+            },
             Strategy::Population,
             Strategy::Head { penalty: 1.0 },
             Strategy::Head { penalty: 0.1 },
@@ -108,12 +115,23 @@ impl Strategy {
     }
 }
 
-/// The population's task head as one linear map on `[tangent | embedding]`.
-pub fn population_head(model: &PopulationModel, task: usize) -> Result<Linear, CalibrateError> {
+/// The population's task head as one linear map on `[linear views | embedding]`; without the
+/// encoder (`with_encoder` false) the embedding's weights are zero.
+pub fn population_head(
+    model: &PopulationModel,
+    task: usize,
+    with_encoder: bool,
+) -> Result<Linear, CalibrateError> {
     let missing = || CalibrateError::Refused(format!("the encoder has no head for task {task}"));
     let head = model.heads.get(task).ok_or_else(missing)?;
     let tangent = model.tangent_heads.get(task).ok_or_else(missing)?;
     let scale = model.encoder_scales.get(task).ok_or_else(missing)?;
+    let scale = if with_encoder {
+        scale.clone()
+    } else {
+        scale.zeros_like()?
+    };
+    let scale = &scale;
     let embedding_weight = head_weight(head)?.broadcast_mul(scale)?;
     let weight = Tensor::cat(&[tangent.weight(), &embedding_weight], 1)?;
     let zeros = |t: &Tensor| t.zeros_like();
@@ -188,17 +206,9 @@ pub fn fit(
 ) -> Result<Fitted, CalibrateError> {
     let labels = train.label_tensor()?;
     match strategy {
-        Strategy::Pooled {
-            subject_weight,
-            penalty,
-        } => fit_pooled(
-            population,
-            task,
-            (subject_weight, penalty),
-            prior,
-            train,
-            &labels,
-        ),
+        Strategy::Pooled { subject_weight } => {
+            fit_pooled(population, task, subject_weight, prior, train, &labels)
+        }
         Strategy::Population => Ok(Fitted {
             head: prior.clone(),
             model: None,
@@ -226,13 +236,10 @@ pub fn fit(
     }
 }
 
-/// Adam steps of a pooled re-fit (it starts from the population head, already near the optimum).
-const POOLED_STEPS: usize = 80;
-
 fn fit_pooled(
     population: &PopulationModel,
     task: usize,
-    (subject_weight, penalty): (f64, f64),
+    subject_weight: f64,
     prior: &Linear,
     train: &Prepared,
     labels: &Tensor,
@@ -251,31 +258,54 @@ fn fit_pooled(
         .tangent_heads
         .get(task)
         .ok_or_else(|| CalibrateError::Refused(format!("no tangent head for task {task}")))?;
-    let x = Tensor::cat(&[&reference.tangent, &train.tangent], 0)?;
-    let y = Tensor::cat(&[&reference.labels, labels], 0)?;
+    let width = reference.tangent.dim(1)?;
+    let blocks = population
+        .encoder
+        .config()
+        .linear_views
+        .blocks(population.vocabulary.len());
+    let x = views::flatten(&Tensor::cat(&[&reference.tangent, &train.tangent], 0)?)?;
+    let mut y: Vec<u32> = reference.labels.to_vec1()?;
+    y.extend(labels.to_vec1::<u32>()?);
     let n_ref = reference.tangent.dim(0)?;
     let mut w = vec![1f32; n_ref];
     w.extend(std::iter::repeat_n(subject_weight as f32, train.len()));
-    let weights = Tensor::from_vec(w, n_ref + train.len(), x.device())?;
-    let start = Linear {
+    let population_linear = Linear {
         weight: head.weight().detach(),
         bias: match head.bias() {
             Some(b) => b.detach(),
             None => prior.bias.zeros_like()?,
         },
     };
-    let (fitted, curve) =
-        logistic::fit_traced(&x, &y, Some(&weights), &start, None, penalty, POOLED_STEPS)?;
-    let (k, p_all) = prior.weight.dims2()?;
-    let embedding_width = p_all - fitted.weight.dim(1)?;
-    let zeros = Tensor::zeros((k, embedding_width), fitted.weight.dtype(), x.device())?;
+    let starts = views::split(&population_linear, &blocks)?;
+    let k = prior.weight.dim(0)?;
+    let models = views::fit_views(
+        &views::Inputs {
+            x: &x,
+            width,
+            labels: &y,
+            weights: Some(&w),
+        },
+        k,
+        &blocks,
+        &views::ViewFit {
+            penalties: &reference.penalties,
+            anchors: None,
+            starts: Some(&starts),
+        },
+    )?;
+    let fitted = views::combine(&models, &blocks, width)?;
+    // The embedding head's share of the prior (population weights times its scale) stays.
+    let (_, p_all) = prior.weight.dims2()?;
+    let embedding = prior.weight.narrow(1, width, p_all - width)?;
+    let embedding_bias = (&prior.bias - &population_linear.bias)?;
     Ok(Fitted {
         head: Linear {
-            weight: Tensor::cat(&[&fitted.weight, &zeros], 1)?,
-            bias: fitted.bias,
+            weight: Tensor::cat(&[&fitted.weight, &embedding], 1)?,
+            bias: (fitted.bias + embedding_bias)?,
         },
         model: None,
-        curve,
+        curve: Vec::new(),
     })
 }
 

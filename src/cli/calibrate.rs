@@ -113,7 +113,7 @@ pub fn calibrate_files(
     let task_index = encoder_manifest
         .tasks
         .iter()
-        .position(|t| t.name == task.name)
+        .position(|t| t.name == task.head_name())
         .with_context(|| {
             format!(
                 "{}: the encoder has heads for {:?}, not {}; pretrain with --task {}",
@@ -151,8 +151,7 @@ pub fn calibrate_files(
     }
     let layout = eegadapt::align::RowLayout {
         channels: channels.len(),
-        freqs: first.meta.freqs.len(),
-        bands: first.meta.config.bands.len(),
+        ..eegadapt::align::RowLayout::of(&first.meta)
     };
     let mut labelled: Vec<&FeatureRow> = labelled_sets
         .iter()

@@ -12,8 +12,8 @@ use eegadapt::features::{
 };
 use eegadapt::plots::{line_chart, Series};
 use eegadapt::pretrain::{
-    self, group, population_scores, EncoderManifest, EncoderMetrics, Grouped, LogRow,
-    PretrainConfig, SubjectScore, TaskInfo,
+    self, group, heads_of, population_scores, EncoderManifest, EncoderMetrics, Grouped, LogRow,
+    PretrainConfig, SubjectScore,
 };
 use eegadapt::store;
 use eegadapt::task::{RecordingId, Task};
@@ -78,16 +78,9 @@ pub fn run(args: &PretrainArgs) -> anyhow::Result<ExitCode> {
         sets.len(),
         started.elapsed().as_secs_f64()
     );
-    let infos: Vec<TaskInfo> = tasks
-        .iter()
-        .map(|t| TaskInfo {
-            name: t.name.clone(),
-            classes: t.classes.clone(),
-        })
-        .collect();
+    let (infos, _) = heads_of(&tasks)?;
     let grouped = group(&sets, infos)?;
-    let n_features = grouped.layout.token_features();
-    let mut config = PretrainConfig::new(n_features);
+    let mut config = PretrainConfig::for_layout(grouped.layout);
     config.seed = args.seed;
     if let Some(n) = args.ssl_passes {
         config.ssl_passes = n;
@@ -344,6 +337,7 @@ pub(super) fn load_features(
     cache_root: &Path,
 ) -> anyhow::Result<Vec<(usize, FeatureSet)>> {
     let files = collect_inputs(data)?;
+    let (_, head_index) = heads_of(tasks)?;
     let mut sets = Vec::new();
     for (t, task) in tasks.iter().enumerate() {
         let hash = config_hash(config, task);
@@ -376,7 +370,7 @@ pub(super) fn load_features(
             .collect();
         for r in results {
             match r {
-                Ok(Some(set)) if !set.rows.is_empty() => sets.push((t, set)),
+                Ok(Some(set)) if !set.rows.is_empty() => sets.push((head_index[t], set)),
                 Ok(_) => {}
                 Err(e) => eprintln!("eegadapt: {} (skipped)", super::one_line(&e)),
             }

@@ -29,6 +29,10 @@ pub struct EncoderConfig {
     /// Whether the channel covariance biases attention and adds a pooled summary.
     #[serde(default = "default_use_covariance")]
     pub use_covariance: bool,
+    /// What the task heads' linear part reads besides the embedding (tangent vectors per
+    /// covariance band, the evoked waveform).
+    #[serde(default)]
+    pub linear_views: super::LinearViews,
 }
 
 fn default_d_model() -> usize {
@@ -61,6 +65,7 @@ impl EncoderConfig {
             d_ff: default_d_ff(),
             dropout: default_dropout(),
             use_covariance: default_use_covariance(),
+            linear_views: super::LinearViews::default(),
         }
     }
 

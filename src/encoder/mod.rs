@@ -76,7 +76,7 @@ pub use loss::{cross_entropy, masked_reconstruction_loss};
 pub use model::{positions, Encoder, EncoderInput, EncoderOutput};
 pub use position_embedding::{PositionEmbedding, POSITION_SCALE};
 pub use reconstruction_head::ReconstructionHead;
-pub use tangent_head::{n_pairs, PairMap, TangentHead};
+pub use tangent_head::{n_pairs, LinearViews, PairMap, TangentHead};
 pub use token_embedding::TokenEmbedding;
 
 use candle_nn::VarMap;

@@ -2,6 +2,7 @@
 
 use candle_core::{Module, Tensor};
 use candle_nn::{linear, Linear, VarBuilder};
+use serde::{Deserialize, Serialize};
 
 use super::Result;
 
@@ -10,12 +11,58 @@ pub fn n_pairs(n: usize) -> usize {
     n * (n + 1) / 2
 }
 
+/// What the linear head reads, in this order: per covariance band, the tangent vector over the
+/// vocabulary's channel pairs; then, when the features carry it, the evoked waveform of every
+/// vocabulary channel (`evoked` samples each). Each block is one view of the epoch; the head's
+/// logits are the sum of one linear model per view.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LinearViews {
+    /// Covariance bands.
+    pub covariance_bands: usize,
+    /// Evoked samples per channel (0: no evoked view).
+    pub evoked: usize,
+}
+
+impl Default for LinearViews {
+    /// One covariance band, no evoked view (encoders written before views existed).
+    fn default() -> Self {
+        LinearViews {
+            covariance_bands: 1,
+            evoked: 0,
+        }
+    }
+}
+
+impl LinearViews {
+    /// Length of the head's input for a vocabulary of `n_vocabulary` channels.
+    pub fn width(&self, n_vocabulary: usize) -> usize {
+        self.blocks(n_vocabulary).last().map_or(0, |b| b.end)
+    }
+
+    /// The input range of each view, in order.
+    pub fn blocks(&self, n_vocabulary: usize) -> Vec<std::ops::Range<usize>> {
+        let pairs = n_pairs(n_vocabulary);
+        let mut out: Vec<std::ops::Range<usize>> = (0..self.covariance_bands)
+            .map(|b| b * pairs..(b + 1) * pairs)
+            .collect();
+        if self.evoked > 0 {
+            let start = self.covariance_bands * pairs;
+            out.push(start..start + self.evoked * n_vocabulary);
+        }
+        out
+    }
+}
+
 /// Where each entry of a `C x C` tangent matrix goes in the vocabulary's upper-triangular vector,
 /// and with which weight (1 on the diagonal, sqrt 2 off it, so the vector's Euclidean norm is the
 /// matrix's Frobenius norm, as in pyRiemann's `TangentSpace`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct PairMap {
     n_vocabulary: usize,
+    /// Vocabulary index of each channel.
+    channel_index: Vec<Option<usize>>,
+    /// The views the vectors hold.
+    views: LinearViews,
     /// Per entry `i * C + j` with `i <= j` and both channels in the vocabulary: (pair, weight).
     entries: Vec<(usize, usize, f32)>,
 }
@@ -24,6 +71,15 @@ impl PairMap {
     /// The map for channels whose vocabulary indices are `vocabulary_index` (`None`: not in the
     /// vocabulary, ignored by the head).
     pub fn new(vocabulary_index: &[Option<usize>], n_vocabulary: usize) -> Self {
+        Self::with_views(vocabulary_index, n_vocabulary, LinearViews::default())
+    }
+
+    /// [`Self::new`] for vectors holding every view of `views`.
+    pub fn with_views(
+        vocabulary_index: &[Option<usize>],
+        n_vocabulary: usize,
+        views: LinearViews,
+    ) -> Self {
         let c = vocabulary_index.len();
         let mut entries = Vec::new();
         for i in 0..c {
@@ -45,13 +101,15 @@ impl PairMap {
         }
         PairMap {
             n_vocabulary,
+            channel_index: vocabulary_index.to_vec(),
+            views,
             entries,
         }
     }
 
-    /// Length of the vectors this map writes.
+    /// Length of the vectors [`Self::vectorize_views`] writes.
     pub fn len(&self) -> usize {
-        n_pairs(self.n_vocabulary)
+        self.views.width(self.n_vocabulary)
     }
 
     /// True when the vocabulary is empty.
@@ -63,10 +121,39 @@ impl PairMap {
     /// re-centred tangent space is centred on the subject, so zero means "as usual").
     pub fn vectorize(&self, tangent: &[f32], out: &mut Vec<f32>) {
         let start = out.len();
-        out.resize(start + self.len(), 0.0);
+        out.resize(start + n_pairs(self.n_vocabulary), 0.0);
         for &(entry, pair, weight) in &self.entries {
             if let (Some(v), Some(slot)) = (tangent.get(entry), out.get_mut(start + pair)) {
                 *slot = v * weight;
+            }
+        }
+    }
+}
+
+impl PairMap {
+    /// Appends one epoch's input to the linear head: each band's tangent matrix (missing bands
+    /// and pairs stay zero: the re-centred tangent space is centred on the subject, so zero
+    /// means "as usual"), then the evoked waveform (`[channel * evoked + t]`, channels in the
+    /// map's order) placed at each channel's vocabulary slot.
+    pub fn vectorize_views(&self, tangents: &[&[f32]], evoked: &[f32], out: &mut Vec<f32>) {
+        for band in 0..self.views.covariance_bands {
+            match tangents.get(band) {
+                Some(t) => self.vectorize(t, out),
+                None => out.resize(out.len() + n_pairs(self.n_vocabulary), 0.0),
+            }
+        }
+        let e = self.views.evoked;
+        if e == 0 {
+            return;
+        }
+        let start = out.len();
+        out.resize(start + e * self.n_vocabulary, 0.0);
+        for (channel, slot) in self.channel_index.iter().enumerate() {
+            let (Some(v), Some(values)) = (slot, evoked.get(channel * e..(channel + 1) * e)) else {
+                continue;
+            };
+            if let Some(target) = out.get_mut(start + v * e..start + (v + 1) * e) {
+                target.copy_from_slice(values);
             }
         }
     }
@@ -88,10 +175,10 @@ pub struct TangentHead {
 }
 
 impl TangentHead {
-    /// A head over the pairs of `n_vocabulary` channels.
-    pub fn new(n_vocabulary: usize, n_classes: usize, vb: VarBuilder) -> Result<Self> {
+    /// A head over inputs of length `width` (see [`LinearViews::width`]).
+    pub fn new(width: usize, n_classes: usize, vb: VarBuilder) -> Result<Self> {
         Ok(Self {
-            linear: linear(n_pairs(n_vocabulary), n_classes, vb)?,
+            linear: linear(width, n_classes, vb)?,
         })
     }
 
@@ -146,5 +233,26 @@ mod tests {
         assert!((v[pair_index(0, 2, 3).unwrap()] - 0.5 * std::f32::consts::SQRT_2).abs() < 1e-6);
         let norm2: f32 = v.iter().map(|x| x * x).sum();
         assert!((norm2 - (4.0 + 1.0 + 2.0 * 0.25)).abs() < 1e-5);
+    }
+
+    #[test]
+    fn views_stack_bands_then_evoked_at_vocabulary_slots() {
+        let views = LinearViews {
+            covariance_bands: 2,
+            evoked: 2,
+        };
+        // Row channels: vocabulary 1, unknown; vocabulary of 2 channels.
+        let map = PairMap::with_views(&[Some(1), None], 2, views);
+        assert_eq!(map.len(), 2 * 3 + 2 * 2);
+        assert_eq!(views.blocks(2), vec![0..3, 3..6, 6..10]);
+        let band = [1.0f32, 7.0, 7.0, 7.0];
+        let other = [2.0f32, 7.0, 7.0, 7.0];
+        let evoked = [0.5f32, -0.5, 9.0, 9.0];
+        let mut v = Vec::new();
+        map.vectorize_views(&[&band, &other], &evoked, &mut v);
+        assert_eq!(v.len(), map.len());
+        // Pair (1, 1) of each band; evoked of vocabulary channel 1 only.
+        assert_eq!(&v[..6], &[0.0, 0.0, 1.0, 0.0, 0.0, 2.0]);
+        assert_eq!(&v[6..], &[0.0, 0.0, 0.5, -0.5]);
     }
 }

@@ -36,6 +36,32 @@ pub struct FeatureConfig {
     pub filter_order: usize,
     /// Amplitude limits for dropping epochs.
     pub reject: Reject,
+    /// The slow, time-locked part of each epoch (see [`EvokedConfig`]); `None` to leave it out.
+    #[serde(default)]
+    pub evoked: Option<EvokedConfig>,
+}
+
+/// The epoch's slow waveform, time-locked to the event: a zero-phase Butterworth band-pass of the
+/// whole recording, then one sample every `1 / rate_hz` seconds of the epoch window. What the
+/// band-limited covariances cannot see (they discard the sign and timing of slow potentials).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EvokedConfig {
+    /// Band-pass low edge, Hz.
+    pub lo_hz: f64,
+    /// Band-pass high edge, Hz.
+    pub hi_hz: f64,
+    /// Output sampling rate, Hz (at least twice `hi_hz`).
+    pub rate_hz: f64,
+}
+
+impl Default for EvokedConfig {
+    fn default() -> Self {
+        EvokedConfig {
+            lo_hz: 0.5,
+            hi_hz: 3.0,
+            rate_hz: 8.0,
+        }
+    }
 }
 
 impl Default for FeatureConfig {
@@ -49,10 +75,11 @@ impl Default for FeatureConfig {
             fmin: 1.0,
             fmax: 45.0,
             bands: default_bands(),
-            covariance_bands: vec![Band::new("mu_beta", 8.0, 30.0)],
+            covariance_bands: vec![Band::new("mu_beta", 8.0, 30.0), Band::new("slow", 1.0, 8.0)],
             covariance_estimator: Estimator::Oas,
             filter_order: 4,
             reject: Reject::default(),
+            evoked: Some(EvokedConfig::default()),
         }
     }
 }

@@ -5,7 +5,9 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use super::config::config_hash;
-use super::{band_powers, covariance, FeatureConfig, FeatureError, Welch, WelchConfig};
+use super::{
+    band_powers, covariance, EvokedConfig, FeatureConfig, FeatureError, Welch, WelchConfig,
+};
 use crate::edf::{self, ChannelKind, Recording};
 use crate::epochs::{make_epochs, Dropped, Epochs};
 use crate::preprocess::FilterBand;
@@ -38,6 +40,9 @@ pub struct FeatureRow {
     pub rel_band_power: Vec<f64>,
     /// One row-major `channels x channels` covariance per covariance band.
     pub covariances: Vec<Vec<f64>>,
+    /// The slow time-locked waveform, `[channel * times + t]` in the recording's unit (empty
+    /// when the configuration has no evoked part).
+    pub evoked: Vec<f64>,
 }
 
 /// A source file a feature set was computed from.
@@ -66,6 +71,9 @@ pub struct FeatureMeta {
     pub channels: Vec<String>,
     /// Frequencies of the stored spectra, Hz.
     pub freqs: Vec<f64>,
+    /// Times of the evoked samples, seconds from the event (empty without an evoked part).
+    #[serde(default)]
+    pub evoked_times: Vec<f64>,
     /// Source files.
     pub sources: Vec<SourceFile>,
     /// Channels marked bad and left out.
@@ -155,27 +163,9 @@ pub fn extract(
         .collect();
     let mut rows = spectral_rows(&epochs, &mut welch, &all_freqs, &kept, config)?;
     for band in &config.covariance_bands {
-        let mut filtered = eeg.clone();
-        filtered.filter(FilterBand::Bandpass(band.lo, band.hi), config.filter_order)?;
-        let band_epochs = make_epochs(
-            &filtered,
-            id,
-            task,
-            &picks,
-            &crate::epochs::Reject::default(),
-        )?;
+        let band_epochs = band_passed_epochs(&eeg, id, task, &picks, (band.lo, band.hi), config)?;
         for row in &mut rows {
-            // Same events, same windows: match by onset (amplitude rejection used the raw data).
-            let k = band_epochs
-                .sources
-                .iter()
-                .position(|s| s.onset_s == row.onset_s)
-                .ok_or_else(|| {
-                    FeatureError::Config(format!(
-                        "epoch at {} s missing after band-pass",
-                        row.onset_s
-                    ))
-                })?;
+            let k = matching_epoch(&band_epochs, row.onset_s)?;
             let x: Vec<Vec<f64>> = (0..band_epochs.channels.len())
                 .map(|c| {
                     band_epochs
@@ -189,6 +179,28 @@ pub fn extract(
                 .push(covariance(&x, config.covariance_estimator));
         }
     }
+    let mut evoked_times = Vec::new();
+    if let Some(evoked) = &config.evoked {
+        let step = evoked_step(evoked, fs)?;
+        let slow =
+            band_passed_epochs(&eeg, id, task, &picks, (evoked.lo_hz, evoked.hi_hz), config)?;
+        let tmin = slow.tmin;
+        evoked_times = (0..slow.n_samples)
+            .step_by(step)
+            .map(|i| tmin + i as f64 / fs)
+            .collect();
+        for row in &mut rows {
+            let k = matching_epoch(&slow, row.onset_s)?;
+            row.evoked = (0..slow.channels.len())
+                .flat_map(|c| {
+                    slow.channel(k, c)
+                        .iter()
+                        .step_by(step)
+                        .map(|&v| f64::from(v))
+                })
+                .collect();
+        }
+    }
     Ok(FeatureSet {
         meta: FeatureMeta {
             crate_version: env!("CARGO_PKG_VERSION").to_string(),
@@ -198,6 +210,7 @@ pub fn extract(
             sfreq: fs,
             channels: epochs.channels.clone(),
             freqs: kept.iter().map(|&k| all_freqs[k]).collect(),
+            evoked_times,
             sources: Vec::new(),
             bad_channels: recording.bads.clone(),
             drop_log: epochs.drop_log.clone(),
@@ -205,6 +218,51 @@ pub fn extract(
         },
         rows,
     })
+}
+
+/// The task's epochs of a zero-phase band-pass of the whole recording (so epochs carry no filter
+/// edge), without amplitude rejection (that used the unfiltered data).
+fn band_passed_epochs(
+    eeg: &Recording,
+    id: &RecordingId,
+    task: &Task,
+    picks: &[usize],
+    (lo, hi): (f64, f64),
+    config: &FeatureConfig,
+) -> Result<Epochs, FeatureError> {
+    let mut filtered = eeg.clone();
+    filtered.filter(FilterBand::Bandpass(lo, hi), config.filter_order)?;
+    Ok(make_epochs(
+        &filtered,
+        id,
+        task,
+        picks,
+        &crate::epochs::Reject::default(),
+    )?)
+}
+
+/// Index of the epoch of `epochs` with this onset: same events, same windows.
+fn matching_epoch(epochs: &Epochs, onset_s: f64) -> Result<usize, FeatureError> {
+    epochs
+        .sources
+        .iter()
+        .position(|s| s.onset_s == onset_s)
+        .ok_or_else(|| {
+            FeatureError::Config(format!("epoch at {onset_s} s missing after band-pass"))
+        })
+}
+
+/// Samples to step over per evoked sample at sampling rate `fs`.
+fn evoked_step(evoked: &EvokedConfig, fs: f64) -> Result<usize, FeatureError> {
+    let step = (fs / evoked.rate_hz).round();
+    if !(step >= 1.0) || evoked.rate_hz < 2.0 * evoked.hi_hz || evoked.lo_hz >= evoked.hi_hz {
+        return Err(FeatureError::Config(format!(
+            "evoked part: band {}-{} Hz at {} Hz from a recording sampled at {fs} Hz \
+             (need lo < hi, rate >= 2 x hi and rate <= the sampling rate)",
+            evoked.lo_hz, evoked.hi_hz, evoked.rate_hz
+        )));
+    }
+    Ok(step as usize)
 }
 
 fn spectral_rows(
@@ -230,6 +288,7 @@ fn spectral_rows(
             log_band_power: Vec::with_capacity(n_channels * config.bands.len()),
             rel_band_power: Vec::with_capacity(n_channels * config.bands.len()),
             covariances: Vec::new(),
+            evoked: Vec::new(),
         };
         for c in 0..n_channels {
             for (o, &v) in x.iter_mut().zip(epochs.channel(e, c)) {

@@ -8,7 +8,7 @@ mod extract;
 mod welch;
 
 pub use bands::{band_power, band_powers, default_bands, Band};
-pub use config::{config_hash, feature_config_hash, hex, FeatureConfig};
+pub use config::{config_hash, feature_config_hash, hex, EvokedConfig, FeatureConfig};
 pub use covariance::{covariance, Estimator};
 pub use extract::{extract, features_from_file, FeatureMeta, FeatureRow, FeatureSet, SourceFile};
 pub use welch::{welch, Welch, WelchConfig};

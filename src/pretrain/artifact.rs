@@ -129,11 +129,16 @@ fn save_references(dir: &Path, model: &PopulationModel) -> Result<Option<String>
     let mut tensors = std::collections::HashMap::new();
     for (task, reference) in model.tasks.iter().zip(&model.references) {
         if let Some(r) = reference {
-            tensors.insert(format!("{}.tangent", task.name), r.tangent.clone());
+            // Half precision: the reference is the largest file of an encoder, and three
+            // significant digits are more than a logistic regression on it can use.
+            tensors.insert(
+                format!("{}.tangent", task.name),
+                r.tangent.to_dtype(candle_core::DType::F16)?,
+            );
             tensors.insert(format!("{}.labels", task.name), r.labels.clone());
             tensors.insert(
                 format!("{}.penalty", task.name),
-                candle_core::Tensor::new(&[r.penalty], &candle_core::Device::Cpu)?,
+                candle_core::Tensor::new(r.penalties.as_slice(), &candle_core::Device::Cpu)?,
             );
         }
     }
@@ -166,11 +171,10 @@ fn load_references(
         if let (Some(tangent), Some(labels), Some(penalty)) =
             (take("tangent"), take("labels"), take("penalty"))
         {
-            let penalty = penalty.to_vec1::<f64>()?.first().copied().unwrap_or(1e-2);
             *slot = Some(super::model::Reference {
-                tangent,
+                tangent: tangent.to_dtype(candle_core::DType::F32)?,
                 labels,
-                penalty,
+                penalties: penalty.to_vec1::<f64>()?,
             });
         }
     }

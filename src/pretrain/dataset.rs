@@ -18,13 +18,48 @@ pub struct TaskInfo {
     pub classes: Vec<String>,
 }
 
+/// The heads that `tasks` train, in order of first appearance, and each task's head index.
+/// Tasks that name another's head (see [`crate::task::Task::head`]) share it and must have its
+/// classes.
+pub fn heads_of(tasks: &[crate::task::Task]) -> Result<(Vec<TaskInfo>, Vec<usize>), PretrainError> {
+    let mut heads: Vec<TaskInfo> = Vec::new();
+    let mut index = Vec::with_capacity(tasks.len());
+    for task in tasks {
+        let name = task.head_name();
+        match heads.iter().position(|h| h.name == name) {
+            Some(i) => {
+                if heads[i].classes != task.classes {
+                    return Err(PretrainError::Mismatch(format!(
+                        "task {} trains head {name} but has classes {:?}, the head has {:?}",
+                        task.name, task.classes, heads[i].classes
+                    )));
+                }
+                index.push(i);
+            }
+            None => {
+                heads.push(TaskInfo {
+                    name: name.to_string(),
+                    classes: task.classes.clone(),
+                });
+                index.push(heads.len() - 1);
+            }
+        }
+    }
+    Ok((heads, index))
+}
+
 /// One epoch ready for the encoder.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Sample {
     /// Aligned channel tokens `[channel * features + k]`.
     pub tokens: Vec<f32>,
-    /// Aligned tangent-space covariance `[i * channels + j]`, when the features carry one.
+    /// Aligned tangent-space covariance of the first band `[i * channels + j]`, when the
+    /// features carry one.
     pub tangent: Option<Vec<f32>>,
+    /// The same for the further covariance bands.
+    pub extra_tangents: Vec<Vec<f32>>,
+    /// Aligned evoked waveform `[channel * times + t]` (empty without one).
+    pub evoked: Vec<f32>,
     /// Class index within its task (`None`: unlabelled).
     pub label: Option<usize>,
     /// Index of its task in [`Dataset::tasks`].
@@ -79,11 +114,7 @@ pub fn group<'a>(
 ) -> Result<Grouped<'a>, PretrainError> {
     let (_, first) = sets.first().ok_or(PretrainError::NoData)?;
     let channels = first.meta.channels.clone();
-    let layout = RowLayout {
-        channels: channels.len(),
-        freqs: first.meta.freqs.len(),
-        bands: first.meta.config.bands.len(),
-    };
+    let layout = RowLayout::of(&first.meta);
     let mut subjects: BTreeMap<String, Vec<(usize, &FeatureRow)>> = BTreeMap::new();
     let mut sources = Vec::new();
     for (task, set) in sets {
@@ -101,9 +132,9 @@ pub fn group<'a>(
                 channels
             )));
         }
-        if set.meta.freqs.len() != layout.freqs || set.meta.config.bands.len() != layout.bands {
+        if RowLayout::of(&set.meta) != layout {
             return Err(PretrainError::Mismatch(format!(
-                "{} has another spectrum or band layout",
+                "{} has another spectrum, band, covariance or evoked layout",
                 name()
             )));
         }
@@ -135,9 +166,12 @@ pub fn samples(
     let samples = rows
         .iter()
         .map(|(task, row)| {
+            let mut tangents = alignment.tangents(row)?.into_iter();
             Ok(Sample {
                 tokens: alignment.tokens(row)?,
-                tangent: alignment.tangent(row)?,
+                tangent: tangents.next(),
+                extra_tangents: tangents.collect(),
+                evoked: alignment.evoked(row)?,
                 label: row.label,
                 task: *task,
                 run: row.run,

@@ -5,16 +5,18 @@ mod artifact;
 pub mod dataset;
 mod evaluate;
 pub mod logistic;
+pub mod logreg;
 mod model;
 pub mod rng;
 mod split;
 mod tangent_fit;
 mod train;
+pub mod views;
 
 pub use artifact::{
     load, read_manifest, save, EncoderManifest, EncoderMetrics, FORMAT_VERSION, MANIFEST, WEIGHTS,
 };
-pub use dataset::{group, Dataset, Grouped, Sample, SubjectData, TaskInfo};
+pub use dataset::{group, heads_of, Dataset, Grouped, Sample, SubjectData, TaskInfo};
 pub use evaluate::{population_scores, predict, SubjectScore};
 pub use model::{
     make_batch, reinitialize, set_tensor, tangent_vectors, Batch, PopulationModel, Reference,

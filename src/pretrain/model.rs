@@ -79,7 +79,8 @@ impl PopulationModel {
             .iter()
             .map(|t| {
                 let vb = vb.pp("heads").pp(&t.name).pp("tangent");
-                TangentHead::new(vocabulary.len(), t.classes.len(), vb)
+                let width = config.linear_views.width(vocabulary.len());
+                TangentHead::new(width, t.classes.len(), vb)
             })
             .collect::<Result<Vec<_>, _>>()?;
         let encoder_scales = tasks
@@ -110,7 +111,11 @@ impl PopulationModel {
             .iter()
             .map(|n| self.vocabulary.iter().position(|v| v == n))
             .collect();
-        PairMap::new(&index, self.vocabulary.len())
+        PairMap::with_views(
+            &index,
+            self.vocabulary.len(),
+            self.encoder.config().linear_views,
+        )
     }
 
     /// The task's logits `[B, K]` from an embedding `[B, d]` and tangent vectors `[B, P]`.
@@ -188,8 +193,8 @@ pub struct Reference {
     pub tangent: Tensor,
     /// Class indices `[N]` (u32).
     pub labels: Tensor,
-    /// L2 strength the population tangent head was fitted with.
-    pub penalty: f64,
+    /// L2 strength of each view of the population head.
+    pub penalties: Vec<f64>,
 }
 
 /// Overwrites the variable of `varmap` whose tensor is `target` with `value`.
@@ -216,19 +221,39 @@ pub fn tangent_vectors(
 ) -> Result<Tensor, PretrainError> {
     let mut out = Vec::with_capacity(samples.len() * map.len());
     let k = keep.len();
-    let mut sub = vec![0f32; k * k];
-    for s in samples {
-        match &s.tangent {
-            Some(t) => {
-                for (a, &i) in keep.iter().enumerate() {
-                    for (b, &j) in keep.iter().enumerate() {
-                        sub[a * k + b] = t.get(i * channels + j).copied().unwrap_or(0.0);
-                    }
-                }
-                map.vectorize(&sub, &mut out);
+    let submatrix = |t: &[f32]| -> Vec<f32> {
+        let mut sub = vec![0f32; k * k];
+        for (a, &i) in keep.iter().enumerate() {
+            for (b, &j) in keep.iter().enumerate() {
+                sub[a * k + b] = t.get(i * channels + j).copied().unwrap_or(0.0);
             }
-            None => out.resize(out.len() + map.len(), 0.0),
         }
+        sub
+    };
+    for s in samples {
+        let bands: Vec<Vec<f32>> = s
+            .tangent
+            .iter()
+            .chain(&s.extra_tangents)
+            .map(|t| submatrix(t))
+            .collect();
+        let band_refs: Vec<&[f32]> = bands.iter().map(Vec::as_slice).collect();
+        let e = if channels == 0 {
+            0
+        } else {
+            s.evoked.len() / channels
+        };
+        let evoked: Vec<f32> = keep
+            .iter()
+            .flat_map(|&c| {
+                s.evoked
+                    .get(c * e..(c + 1) * e)
+                    .unwrap_or(&[])
+                    .iter()
+                    .copied()
+            })
+            .collect();
+        map.vectorize_views(&band_refs, &evoked, &mut out);
     }
     Ok(Tensor::from_vec(
         out,

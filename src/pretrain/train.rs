@@ -41,6 +41,17 @@ pub struct PretrainConfig {
 }
 
 impl PretrainConfig {
+    /// Defaults for feature rows of `layout`: channel tokens of its width, linear views of its
+    /// covariance bands and evoked waveform.
+    pub fn for_layout(layout: crate::align::RowLayout) -> Self {
+        let mut config = Self::new(layout.token_features());
+        config.encoder.linear_views = crate::encoder::LinearViews {
+            covariance_bands: layout.covariance_bands,
+            evoked: layout.evoked,
+        };
+        config
+    }
+
     /// Defaults for features with `n_features` values per channel token. Dropout is off: candle's
     /// CPU dropout draws from an unseedable generator, and runs must be reproducible.
     pub fn new(n_features: usize) -> Self {

@@ -47,7 +47,7 @@ fn p_value(p: f64) -> String {
 /// What a calibration strategy changes, in words.
 fn describe(strategy: &Strategy) -> String {
     let fixed = match strategy {
-        Strategy::Pooled { subject_weight, .. } => {
+        Strategy::Pooled { subject_weight } => {
             return format!(
                 "classifier re-fitted on the population's epochs together with this subject's, \
                  each of the subject's counting {subject_weight} times"
