@@ -7,6 +7,7 @@ use std::time::Instant;
 
 use anyhow::{bail, Context};
 use clap::Args;
+use eegadapt::align::{select_channels, RowLayout};
 use eegadapt::bench::{
     self, mean_std, BenchConfig, BenchReport, ClassicalSet, Progress, Protocol, PERSONALIZED,
 };
@@ -49,6 +50,11 @@ pub struct BenchArgs {
     /// Worker threads.
     #[arg(long)]
     jobs: Option<usize>,
+    /// Keep only these channels (comma-separated standard names), for every method: for
+    /// example the sensorimotor strip `FC5,FC3,FC1,FCz,FC2,FC4,FC6,C5,C3,C1,Cz,C2,C4,C6,CP5,CP3,
+    /// CP1,CPz,CP2,CP4,CP6`, far from the eyes.
+    #[arg(long, value_delimiter = ',')]
+    channels: Vec<String>,
 }
 
 /// Runs the command.
@@ -71,13 +77,16 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<ExitCode> {
     ];
     let (heads, _) = heads_of(&tasks)?;
     let feature_config = FeatureConfig::default();
-    let keep = |sets: Vec<(usize, FeatureSet)>| -> Vec<(usize, FeatureSet)> {
+    let keep = |sets: Vec<(usize, FeatureSet)>| -> anyhow::Result<Vec<(usize, FeatureSet)>> {
         sets.into_iter()
             .map(|(t, mut set)| {
                 set.rows.retain(|r| protocol.keeps(r.run));
-                (t, set)
+                if !args.channels.is_empty() {
+                    pick_channels(&mut set, &args.channels)?;
+                }
+                Ok((t, set))
             })
-            .filter(|(_, set)| !set.rows.is_empty())
+            .filter(|r| r.as_ref().map_or(true, |(_, set)| !set.rows.is_empty()))
             .collect()
     };
     let sets = keep(load_features(
@@ -85,7 +94,7 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<ExitCode> {
         &tasks,
         &feature_config,
         &args.out.join("features"),
-    )?);
+    )?)?;
     let classical_tasks: Vec<Task> = tasks.iter().map(classical_task).collect();
     let classical_config = FeatureConfig {
         covariance_bands: vec![Band::new("mu_beta", 8.0, 30.0)],
@@ -97,7 +106,7 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<ExitCode> {
         &classical_tasks,
         &classical_config,
         &args.out.join("features"),
-    )?);
+    )?)?;
     let grouped = group(&sets, heads.clone())?;
     let classical_grouped = group(&classical_sets, heads)?;
     let classical = vec![
@@ -137,7 +146,7 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<ExitCode> {
     let seconds = started.elapsed().as_secs_f64();
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("{}: cannot create", args.out.display()))?;
-    let value = to_json(&report, &config, &tasks, seconds, jobs);
+    let value = to_json(&report, &config, &tasks, &args.channels, seconds, jobs);
     let text = serde_json::to_string_pretty(&value)?;
     let path = args.out.join("bench.json");
     eegadapt::atomic::write_atomically(&path, |f| f.write_all(text.as_bytes()), |_, e| e)
@@ -153,6 +162,41 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<ExitCode> {
         );
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Keeps only `names` (standard names, any case) of a feature set, in the set's order.
+fn pick_channels(set: &mut FeatureSet, names: &[String]) -> anyhow::Result<()> {
+    let layout = RowLayout::of(&set.meta);
+    let keep: Vec<usize> = (0..set.meta.channels.len())
+        .filter(|&i| {
+            names
+                .iter()
+                .any(|n| n.trim().eq_ignore_ascii_case(&set.meta.channels[i]))
+        })
+        .collect();
+    if keep.len() != names.len() {
+        let missing: Vec<&String> = names
+            .iter()
+            .filter(|n| {
+                !set.meta
+                    .channels
+                    .iter()
+                    .any(|c| c.eq_ignore_ascii_case(n.trim()))
+            })
+            .collect();
+        bail!(
+            "{}: no channel {missing:?}",
+            set.meta
+                .sources
+                .first()
+                .map_or("a feature table", |s| s.name.as_str())
+        );
+    }
+    for row in &mut set.rows {
+        *row = select_channels(row, layout, &keep);
+    }
+    set.meta.channels = keep.iter().map(|&i| set.meta.channels[i].clone()).collect();
+    Ok(())
 }
 
 /// The same task on the classical recipe's window.
@@ -219,6 +263,7 @@ fn to_json(
     report: &BenchReport,
     config: &BenchConfig,
     tasks: &[Task],
+    channels: &[String],
     seconds: f64,
     jobs: usize,
 ) -> serde_json::Value {
@@ -247,6 +292,7 @@ fn to_json(
         "pretraining_only": report.pretraining_only,
         "kshots": config.kshots,
         "candidates": config.calibrate.candidates.iter().map(ToString::to_string).collect::<Vec<_>>(),
+        "channels": if channels.is_empty() { json!("all") } else { json!(channels) },
         "threads": jobs,
         "wall_seconds": seconds,
         "crate_version": env!("CARGO_PKG_VERSION"),
