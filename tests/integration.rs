@@ -4,6 +4,7 @@
 
 mod common;
 
+mod bench_protocol;
 mod calibrate_isolation;
 mod cli_batch;
 mod cli_calibrate_predict;

@@ -175,15 +175,15 @@ pub fn choose_c(pool: &[&Vectors], width: usize, k: usize) -> f64 {
         .0
 }
 
-/// The baseline's test accuracy for one target: `pool` holds the other subjects' vectors.
-pub fn score(
+/// The baseline's model for one target: `pool` (the other subjects' vectors, weight 1) with the
+/// target's `calibration` vectors weighted [`TARGET_WEIGHT`].
+pub fn fit_pooled(
     pool: &[&Vectors],
     calibration: &Vectors,
-    test: &Vectors,
     c: f64,
     k: usize,
     channels: usize,
-) -> f64 {
+) -> Model {
     let width = n_pairs(channels);
     let mut train = Vectors::default();
     for v in pool {
@@ -192,7 +192,19 @@ pub fn score(
     let mut weights = vec![1f32; train.len()];
     train.extend(calibration);
     weights.extend(std::iter::repeat_n(TARGET_WEIGHT, calibration.len()));
-    let model = fit(&train, Some(&weights), c, width, k);
-    let (correct, n) = accuracy(&model, test, width);
+    fit(&train, Some(&weights), c, width, k)
+}
+
+/// The baseline's test accuracy for one target (see [`fit_pooled`]).
+pub fn score(
+    pool: &[&Vectors],
+    calibration: &Vectors,
+    test: &Vectors,
+    c: f64,
+    k: usize,
+    channels: usize,
+) -> f64 {
+    let model = fit_pooled(pool, calibration, c, k, channels);
+    let (correct, n) = accuracy(&model, test, n_pairs(channels));
     correct as f64 / n.max(1) as f64
 }

@@ -13,7 +13,7 @@ use eegadapt::bench::{
 };
 use eegadapt::calibrate::CalibrateOptions;
 use eegadapt::features::{Band, FeatureConfig, FeatureSet};
-use eegadapt::plots::{self, Series};
+use eegadapt::plots;
 use eegadapt::pretrain::{group, heads_of, PretrainConfig};
 use eegadapt::task::Task;
 use serde_json::json;
@@ -131,15 +131,23 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<ExitCode> {
             bar.inc(1);
             bar.set_message(format!("fold {} {} pass {}", fold + 1, row.phase, row.pass));
         }
-        Progress::Scored(s) => bar.println(format!(
-            "{}: {}",
-            s.subject,
-            s.accuracy
-                .iter()
-                .map(|(k, v)| format!("{k} {v:.3}"))
-                .collect::<Vec<_>>()
-                .join(", ")
-        )),
+        Progress::Scored(s) => {
+            let line = format!(
+                "{}: {}",
+                s.subject,
+                s.accuracy
+                    .iter()
+                    .map(|(k, v)| format!("{k} {v:.3}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+            // A hidden bar (output not a terminal) drops its lines: a log still gets them.
+            if bar.is_hidden() {
+                eprintln!("{line}");
+            } else {
+                bar.println(line);
+            }
+        }
     };
     let report = bench::run(&grouped, &classical, &config, &mut on_progress)?;
     bar.finish_and_clear();
@@ -237,24 +245,12 @@ fn plot(report: &BenchReport, out: &std::path::Path) -> anyhow::Result<()> {
             ))
         })
         .collect();
-    let diagonal: Vec<(f64, f64)> = (0..=50)
-        .map(|i| (f64::from(i) / 50.0, f64::from(i) / 50.0))
-        .collect();
-    plots::scatter_chart(
+    plots::paired_scatter(
         &out.join("personalized_vs_classical"),
-        "Per subject: personalized vs classical pooled (above the line: personalized better)",
+        "One point per subject: above the line, personalized scored higher",
         "classical pooled accuracy",
         "personalized accuracy",
-        &[
-            Series {
-                name: "subject".into(),
-                points,
-            },
-            Series {
-                name: "equal".into(),
-                points: diagonal,
-            },
-        ],
+        &points,
     )?;
     Ok(())
 }

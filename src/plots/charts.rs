@@ -217,6 +217,68 @@ pub fn scatter_panels(
     write_svg_png!(stem, root => draw_panels(root, title, &panels, x_label, y_label))
 }
 
+/// Draws paired scores of two methods (one point per pair, both axes 0 to 1) with the line
+/// `y = x`, to `<stem>.svg` and `<stem>.png`, and returns both paths. Points above the line are
+/// pairs where the y method scored higher.
+///
+/// # Errors
+///
+/// [`PlotError::Draw`] if drawing or writing fails.
+pub fn paired_scatter(
+    stem: &Path,
+    title: &str,
+    x_label: &str,
+    y_label: &str,
+    points: &[(f64, f64)],
+) -> Result<Vec<PathBuf>, PlotError> {
+    write_svg_png!(stem, root => draw_paired(root, title, x_label, y_label, points))
+}
+
+fn draw_paired<DB: DrawingBackend>(
+    root: DrawingArea<DB, Shift>,
+    title: &str,
+    x_label: &str,
+    y_label: &str,
+    points: &[(f64, f64)],
+) -> Result<(), String>
+where
+    DB::ErrorType: 'static,
+{
+    root.fill(&WHITE).map_err(|e| e.to_string())?;
+    let mut chart = ChartBuilder::on(&root)
+        .caption(title, ("sans-serif", 20))
+        .margin(14)
+        .x_label_area_size(44)
+        .y_label_area_size(60)
+        .build_cartesian_2d(-0.02..1.02, -0.02..1.02)
+        .map_err(|e| e.to_string())?;
+    chart
+        .configure_mesh()
+        .x_desc(x_label)
+        .y_desc(y_label)
+        .label_style(("sans-serif", 14))
+        .draw()
+        .map_err(|e| e.to_string())?;
+    chart
+        .draw_series(LineSeries::new(
+            [(0.0, 0.0), (1.0, 1.0)],
+            GRID.stroke_width(2),
+        ))
+        .map_err(|e| e.to_string())?;
+    // Dark blue on white: readable for every colour vision.
+    let color = RGBColor(DARK_BLUE.0, DARK_BLUE.1, DARK_BLUE.2);
+    chart
+        .draw_series(
+            points
+                .iter()
+                .copied()
+                .filter(|(x, y)| x.is_finite() && y.is_finite())
+                .map(|p| Circle::new(p, 5, color.filled())),
+        )
+        .map_err(|e| e.to_string())?;
+    root.present().map_err(|e| e.to_string())
+}
+
 fn draw_panels<DB: DrawingBackend>(
     root: DrawingArea<DB, Shift>,
     title: &str,

@@ -37,7 +37,7 @@ macro_rules! write_svg_png {
 
 mod charts;
 
-pub use charts::{bar_chart, heatmap, scatter_chart, scatter_panels};
+pub use charts::{bar_chart, heatmap, paired_scatter, scatter_chart, scatter_panels};
 
 /// Why a plot cannot be drawn or written.
 #[derive(Debug, thiserror::Error)]
