@@ -255,7 +255,11 @@ fn matching_epoch(epochs: &Epochs, onset_s: f64) -> Result<usize, FeatureError> 
 /// Samples to step over per evoked sample at sampling rate `fs`.
 fn evoked_step(evoked: &EvokedConfig, fs: f64) -> Result<usize, FeatureError> {
     let step = (fs / evoked.rate_hz).round();
-    if !(step >= 1.0) || evoked.rate_hz < 2.0 * evoked.hi_hz || evoked.lo_hz >= evoked.hi_hz {
+    if step.is_nan()
+        || step < 1.0
+        || evoked.rate_hz < 2.0 * evoked.hi_hz
+        || evoked.lo_hz >= evoked.hi_hz
+    {
         return Err(FeatureError::Config(format!(
             "evoked part: band {}-{} Hz at {} Hz from a recording sampled at {fs} Hz \
              (need lo < hi, rate >= 2 x hi and rate <= the sampling rate)",

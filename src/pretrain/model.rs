@@ -238,11 +238,7 @@ pub fn tangent_vectors(
             .map(|t| submatrix(t))
             .collect();
         let band_refs: Vec<&[f32]> = bands.iter().map(Vec::as_slice).collect();
-        let e = if channels == 0 {
-            0
-        } else {
-            s.evoked.len() / channels
-        };
+        let e = s.evoked.len().checked_div(channels).unwrap_or(0);
         let evoked: Vec<f32> = keep
             .iter()
             .flat_map(|&c| {

@@ -103,13 +103,13 @@ pub fn combine(
     let mut weight = vec![0f32; k * width];
     let mut bias = vec![0f32; k];
     for (m, block) in models.iter().zip(blocks) {
-        for c in 0..k {
+        for (c, b) in bias.iter_mut().enumerate() {
             for (j, col) in block.clone().enumerate() {
                 if let Some(slot) = weight.get_mut(c * width + col) {
                     *slot = (m.weight[c * m.p + j] * scale) as f32;
                 }
             }
-            bias[c] += (m.bias[c] * scale) as f32;
+            *b += (m.bias.get(c).copied().unwrap_or(0.0) * scale) as f32;
         }
     }
     Ok(Linear {
