@@ -75,7 +75,7 @@ fn every_column_for_every_evaluated_subject_and_pretraining_only_subjects_listed
             "subject_only",
             "classical_pooled",
             "personalized",
-            "without_encoder",
+            "with_encoder",
             "kshot_2",
             "calibration_3_4",
             "with_unlabelled_7_11",

@@ -115,7 +115,7 @@ fn test_runs_never_change_the_calibrated_model() {
             Strategy::Head { penalty: 1.0 },
             Strategy::HeadLastBlock { penalty: 1.0 },
         ],
-        ..CalibrateOptions::default()
+        ..CalibrateOptions::default().with_encoder()
     };
     let first = calibrate_subject(&model, &grouped, &rows, &options);
     let reference = saved_bytes(&first);

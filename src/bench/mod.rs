@@ -10,7 +10,7 @@
 //! | `classical_pooled` | the pyRiemann recipe on the protocol's window (see [`classical`]) |
 //! | `classical_pooled_our_window` | the same recipe on our window and first covariance band |
 //! | `personalized` | `calibrate` on the calibration run |
-//! | `without_encoder` | the same calibration with the encoder's contribution removed |
+//! | `with_encoder` | the same calibration with the encoder's embedding added (the ablation) |
 //! | `kshot_<k>` | `calibrate` on the first k trials of each class |
 //! | `calibration_3_4` | `calibrate` on the extra run and the calibration run |
 //! | `with_unlabelled_7_11` | `calibrate` on the calibration run, the unlabelled runs aligning |
@@ -329,7 +329,7 @@ pub fn score_subject(
     let channels = &grouped.channels;
     let layout = grouped.layout;
     let n_classes = grouped.tasks.first().map_or(2, |t| t.classes.len());
-    let without_encoder = config.calibrate.without_encoder();
+    let with_encoder = config.calibrate.with_encoder();
     let run = |labelled: &[&FeatureRow], unlabeled: &[&FeatureRow], k, options| {
         personalize(
             population, task, channels, layout, labelled, unlabeled, k, options,
@@ -350,9 +350,9 @@ pub fn score_subject(
         PERSONALIZED.to_string(),
         accuracy(population, &personalized, &runs.test)?,
     );
-    let ablation = run(&runs.calibration, &[], None, &without_encoder)?;
+    let ablation = run(&runs.calibration, &[], None, &with_encoder)?;
     scores.insert(
-        "without_encoder".into(),
+        "with_encoder".into(),
         accuracy(population, &ablation, &runs.test)?,
     );
     for &k in &config.kshots {

@@ -370,7 +370,7 @@ fn short(name: &str) -> String {
         "personalized" => "personal".into(),
         "population" => "populat.".into(),
         "subject_only" => "subj.only".into(),
-        "without_encoder" => "no_encod".into(),
+        "with_encoder" => "w.encod.".into(),
         other if other.starts_with("calibration_") => format!("cal{}", &other[12..]),
         other if other.starts_with("with_unlabelled_") => format!("unl{}", &other[16..]),
         other => other.replace("kshot_", "k="),
