@@ -1,65 +1,38 @@
-//! Calibrate a subject and predict new runs with the library: the code of
-//! `notebooks-rs/02-calibrate-and-predict.ipynb`, kept here so that CI compiles it.
+//! Calibrate a subject and predict new runs with the library, through the same functions the
+//! `eegadapt` binary calls (`eegadapt::pipeline`).
 //!
 //! Run: `cargo run --release --example calibrate_subject` (from the crate's folder).
 
-use eegadapt::align::RowLayout;
-use eegadapt::calibrate::{self, CalibrateOptions, CalibrationInput};
-use eegadapt::features::{feature_config_hash, features_from_file, FeatureRow, FeatureSet};
-use eegadapt::predict::{argmax, scores};
-use eegadapt::store::sha256_file;
-use eegadapt::task::Task;
+use std::path::PathBuf;
 
-fn features(
-    path: &str,
-    task: &Task,
-    config: &eegadapt::features::FeatureConfig,
-) -> Result<FeatureSet, Box<dyn std::error::Error>> {
-    let path = std::path::Path::new(path);
-    Ok(features_from_file(path, &sha256_file(path)?, task, config)?)
-}
+use eegadapt::pipeline::{calibrate_files, predict_files, CalibrateFiles};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    // The population encoder shipped in data/ (never trained on S001).
-    let encoder_dir = std::path::Path::new("data/encoder");
-    let manifest = eegadapt::pretrain::read_manifest(encoder_dir)?;
-    let config = manifest.feature_config.clone();
-    let (population, _) =
-        eegadapt::pretrain::load(encoder_dir, Some(&feature_config_hash(&config)))?;
-    let task = Task::resolve("eegmmidb-lr")?;
-
-    // Calibration: S001's run 4 (15 labelled imagery trials).
-    let run4 = features("data/eegmmidb/S001/S001R04.edf", &task, &config)?;
-    let layout = RowLayout::of(&run4.meta);
-    let input = CalibrationInput {
-        task: 0,
-        channels: run4.meta.channels.clone(),
-        layout,
-        labelled: run4.rows.iter().filter(|r| r.label.is_some()).collect(),
+    let run = |n: u32| PathBuf::from(format!("data/eegmmidb/S001/S001R{n:02}.edf"));
+    // The shipped population encoder (never trained on S001), calibrated on S001's run 4.
+    let summary = calibrate_files(&CalibrateFiles {
+        encoder: "data/encoder".into(),
+        task: "eegmmidb-lr".into(),
+        subject: "S001".into(),
+        calibration: vec![run(4)],
         unlabeled: Vec::new(),
-    };
-    let model = calibrate::calibrate(&population, &input, &CalibrateOptions::default())?;
-    println!("chosen by inner cross-validation: {}", model.strategy);
-    for s in &model.inner_cv {
+        out: std::env::temp_dir().join("eegadapt-example-S001"),
+    })?;
+    let manifest = &summary.subject.manifest;
+    println!("chosen by inner cross-validation: {}", manifest.strategy);
+    for s in &manifest.inner_cv {
         println!("  {:<36} {:.3}", s.strategy.to_string(), s.accuracy);
     }
-
-    // Prediction: runs 8 and 12, never seen during calibration.
-    let mut pairs = Vec::new();
-    for run in ["S001R08", "S001R12"] {
-        let set = features(&format!("data/eegmmidb/S001/{run}.edf"), &task, &config)?;
-        let rows: Vec<&FeatureRow> = set.rows.iter().collect();
-        for (row, p) in rows.iter().zip(model.probabilities(&population, &rows)?) {
-            if let Some(label) = row.label {
-                pairs.push((label, argmax(&p)));
-            }
-        }
+    // Runs 8 and 12, never seen during calibration.
+    let predicted = predict_files(&summary.subject, &[run(8), run(12)]);
+    for failure in &predicted.failed {
+        eprintln!("{failure}");
     }
-    if let Some(s) = scores(&pairs, task.classes.len()) {
-        println!(
-            "runs 8 + 12: {} epochs, accuracy {:.3}, balanced accuracy {:.3}, kappa {:.3}",
-            s.n_epochs, s.accuracy, s.balanced_accuracy, s.kappa
-        );
-    }
+    println!(
+        "runs 8 + 12: {} epochs, accuracy {:.3}, kappa {:.3}",
+        predicted.n_epochs,
+        predicted.accuracy.unwrap_or(f64::NAN),
+        predicted.kappa.unwrap_or(f64::NAN)
+    );
     Ok(())
 }

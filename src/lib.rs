@@ -21,6 +21,7 @@ pub mod encoder;
 pub mod epochs;
 pub mod features;
 pub mod montage;
+pub mod pipeline;
 pub mod plots;
 pub mod predict;
 pub mod preprocess;

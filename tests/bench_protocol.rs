@@ -35,6 +35,7 @@ fn sets(subjects: &[&str], runs: &[u32]) -> Vec<(usize, FeatureSet)> {
     out
 }
 
+#[cfg_attr(not(shared_corpus), ignore = "needs the shared corpus")]
 #[test]
 fn every_column_for_every_evaluated_subject_and_pretraining_only_subjects_listed() {
     // S024 has no runs 11 and 12 here: it may only pretrain.
@@ -95,6 +96,7 @@ fn every_column_for_every_evaluated_subject_and_pretraining_only_subjects_listed
     assert!(report.optimism().is_some());
 }
 
+#[cfg_attr(not(shared_corpus), ignore = "needs the shared corpus")]
 #[test]
 fn the_development_protocol_never_reads_runs_8_and_12() {
     let dev = Protocol::named("eegmmidb-lr-dev").expect("protocol");
@@ -118,6 +120,7 @@ fn the_development_protocol_never_reads_runs_8_and_12() {
 /// after training on run 3 (weight 1) and run 4's first 10 trials (weight 5), C = 0.1.
 const SKLEARN_PROBABILITIES: [f64; 5] = [0.465558, 0.602689, 0.421031, 0.697364, 0.419015];
 
+#[cfg_attr(not(shared_corpus), ignore = "needs the shared corpus")]
 #[test]
 fn classical_recipe_matches_pyriemann_and_scikit_learn() {
     let config = FeatureConfig {
@@ -159,6 +162,7 @@ fn classical_recipe_matches_pyriemann_and_scikit_learn() {
     }
 }
 
+#[cfg_attr(not(shared_corpus), ignore = "needs the shared corpus")]
 #[test]
 fn classical_pool_vectors_are_centred_on_each_subject() {
     let config = FeatureConfig {

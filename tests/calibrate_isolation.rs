@@ -98,6 +98,7 @@ fn calibrate_subject(
     .expect("calibrate")
 }
 
+#[cfg_attr(not(shared_corpus), ignore = "needs the shared corpus")]
 #[test]
 fn test_runs_never_change_the_calibrated_model() {
     let sets = feature_sets();

@@ -91,6 +91,7 @@ fn one_run_gives_fifteen_labelled_epochs_and_a_rerun_skips_it() {
 
 /// The whole shared EEGMMIDB folder plus one corrupted recording: the rest is finished, the bad
 /// one gets one line, the exit code is 1, and runs outside the task are counted, not failed.
+#[cfg_attr(not(shared_corpus), ignore = "needs the shared corpus")]
 #[test]
 fn a_corrupted_file_does_not_stop_the_others() {
     let data = common::shared_dir().join("data/eegmmidb");
@@ -149,6 +150,7 @@ fn a_corrupted_file_does_not_stop_the_others() {
     assert!(stderr.contains("1 failed"));
 }
 
+#[cfg_attr(not(shared_corpus), ignore = "needs the shared corpus")]
 #[test]
 fn deidentified_run_names_files_by_pseudonym() {
     let out_dir = tempfile::tempdir().expect("tempdir");

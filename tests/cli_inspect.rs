@@ -21,7 +21,7 @@ fn json_lines(output: &Output) -> Vec<Value> {
 }
 
 fn reference(relative_json: &str) -> Value {
-    let path = common::shared_dir().join("reference").join(relative_json);
+    let path = common::reference_file(relative_json);
     serde_json::from_str(&std::fs::read_to_string(path).expect("reference")).expect("json")
 }
 

@@ -4,6 +4,7 @@ use crate::common;
 
 use std::process::Command;
 
+#[cfg_attr(not(shared_corpus), ignore = "needs the shared corpus")]
 #[test]
 fn pretrain_writes_weights_manifest_log_and_plots_and_scores_holdout() {
     let data = tempfile::tempdir().expect("tempdir");

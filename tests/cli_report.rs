@@ -117,8 +117,8 @@ fn report_states_the_held_out_scores_that_predict_measures() {
     let encoder_sha = manifest["encoder"]["weights_sha256"].as_str().expect("sha");
     assert!(html.contains(encoder_sha));
     assert!(html.contains("Schalk"));
-    // Self-contained: the five plots inline, nothing to fetch, nothing to run.
-    assert_eq!(html.matches("<svg").count(), 5);
+    // Self-contained: the six plots inline, nothing to fetch, nothing to run.
+    assert_eq!(html.matches("<svg").count(), 6);
     assert!(!html.contains("<script") && !html.contains("src=\"http"));
 }
 
@@ -162,8 +162,50 @@ fn report_without_test_recordings_goes_beside_the_model_and_says_so() {
     let run = eegadapt(&[&"report", &"--model", &copy]);
     assert!(run.status.success(), "{}", stderr(&run));
     let html = std::fs::read_to_string(copy.join("report.html")).expect("report");
-    assert_eq!(html.matches("<svg").count(), 4);
+    assert_eq!(html.matches("<svg").count(), 5);
     assert!(html.contains("Plot not available"));
+}
+
+/// The scalp maps (mu, beta, model pattern) place every calibrated channel that has a standard
+/// position, once per map, and the report shows them.
+#[test]
+fn scalp_maps_cover_every_calibrated_channel_and_reach_the_report() {
+    let manifest: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(model().join("subject.json")).expect("subject.json"),
+    )
+    .expect("manifest");
+    let channels: Vec<&str> = manifest["channels"]
+        .as_array()
+        .expect("channels")
+        .iter()
+        .filter_map(|c| c.as_str())
+        .collect();
+    let placed: Vec<&str> = channels
+        .iter()
+        .filter_map(|c| eegadapt::edf::labels::electrode_name(c))
+        .filter(|name| eegadapt::montage::position(name).is_some())
+        .collect();
+    assert_eq!(
+        placed.len(),
+        channels.len(),
+        "every EEGMMIDB channel has a position"
+    );
+    let svg = std::fs::read_to_string(model().join("plots/scalp_maps.svg")).expect("scalp maps");
+    // One electrode dot per placed channel in each of the three maps.
+    assert_eq!(svg.matches("<circle").count(), 3 * placed.len());
+    for title in ["mu 8-13 Hz", "beta 13-30 Hz", "model: right vs left"] {
+        assert!(svg.contains(title), "{title} missing");
+    }
+    let text = svg.replace('\n', "");
+    for name in ["C3", "Cz", "C4"] {
+        assert!(text.contains(&format!(">{name}<")), "{name} not labelled");
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let page = dir.path().join("report.html");
+    let run = eegadapt(&[&"report", &"--model", &model(), &"--out", &page]);
+    assert!(run.status.success(), "{}", stderr(&run));
+    let html = std::fs::read_to_string(&page).expect("report");
+    assert!(html.contains("mu (8-13 Hz)") && html.contains("beta 13-30 Hz"));
 }
 
 #[test]

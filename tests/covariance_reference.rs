@@ -10,7 +10,7 @@ use eegadapt::task::{RecordingId, Task};
 use serde_json::Value;
 
 fn reference() -> Value {
-    let path = common::shared_dir().join("reference/preprocess_S001R04.json");
+    let path = common::reference_file("preprocess_S001R04.json");
     let all: Value =
         serde_json::from_str(&std::fs::read_to_string(path).expect("reference")).expect("json");
     all["covariance_first_T1T2_epoch"].clone()

@@ -171,6 +171,7 @@ fn compare(path: &Path, theirs: &mut edfplus::EdfReader) -> usize {
     clamped
 }
 
+#[cfg_attr(not(shared_corpus), ignore = "needs the shared corpus")]
 #[test]
 fn agrees_with_edfplus_on_edf_plus_c_files() {
     let files = edf_plus_c_files();
@@ -213,6 +214,7 @@ fn agrees_with_edfplus_on_edf_plus_c_files() {
 /// A file whose first record starts 3.5 s after the header time (outside the specification's
 /// sub-second range): we count onsets from the first record, edfplus from the header start
 /// plus 0.5 s, so its onsets are 3 s later.
+#[cfg_attr(not(shared_corpus), ignore = "needs the shared corpus")]
 #[test]
 fn time_keeping_offset_beyond_one_second() {
     let mut recording =
@@ -282,6 +284,7 @@ fn edfplus_reads_what_we_write() {
 
 /// Ranges that start and end inside data records, across channels of different rates: ours
 /// against edfplus's `seek` + `read_physical_samples`.
+#[cfg_attr(not(shared_corpus), ignore = "needs the shared corpus")]
 #[test]
 fn partial_ranges_agree_with_edfplus() {
     for relative in [

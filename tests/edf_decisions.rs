@@ -6,7 +6,7 @@ use eegadapt::edf::{self, Format};
 use serde_json::Value;
 
 fn reference(relative_json: &str) -> Value {
-    let path = common::shared_dir().join("reference").join(relative_json);
+    let path = common::reference_file(relative_json);
     serde_json::from_str(&std::fs::read_to_string(path).expect("reference")).expect("json")
 }
 
@@ -140,6 +140,7 @@ fn annotation_only_file_has_no_channels() {
 }
 
 /// One channel or one window is decoded without decoding the rest, and agrees with the full decode.
+#[cfg_attr(not(shared_corpus), ignore = "needs the shared corpus")]
 #[test]
 fn channel_and_window_reads_agree_with_full_decode() {
     let path = common::data_file("peer/mne-misc-data/ecog__sample_ecog.edf");

@@ -10,7 +10,7 @@ use eegadapt::task::{EventClass, RecordingId, Task};
 use serde_json::Value;
 
 fn reference() -> Value {
-    let path = common::shared_dir().join("reference/features_S001R04.json");
+    let path = common::reference_file("features_S001R04.json");
     serde_json::from_str(&std::fs::read_to_string(path).expect("reference")).expect("json")
 }
 

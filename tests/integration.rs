@@ -21,6 +21,7 @@ mod epochs_drop_log;
 mod features_reference;
 mod fuzz_regressions;
 mod malformed;
+mod notebooks;
 mod preprocess_behaviour;
 mod preprocess_reference;
 mod pretrain_artifacts;

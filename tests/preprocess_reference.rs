@@ -13,7 +13,7 @@ use eegadapt::preprocess::{
 use serde_json::Value;
 
 fn reference() -> Value {
-    let path = common::shared_dir().join("reference/preprocess_S001R04.json");
+    let path = common::reference_file("preprocess_S001R04.json");
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     serde_json::from_str(&text).expect("reference JSON")
 }

@@ -42,6 +42,7 @@ fn small_config(n_features: usize) -> PretrainConfig {
     c
 }
 
+#[cfg_attr(not(shared_corpus), ignore = "needs the shared corpus")]
 #[test]
 fn trains_saves_loads_and_refuses_mismatches() {
     let sets = feature_sets();

@@ -304,6 +304,7 @@ fn bdf_is_scaled_into_16_bits() {
 }
 
 /// Every readable file of the shared data with data records, written and read back.
+#[cfg_attr(not(shared_corpus), ignore = "needs the shared corpus")]
 #[test]
 fn every_shared_file_round_trips() {
     fn walk(dir: &Path, out: &mut Vec<PathBuf>) {

@@ -23,7 +23,6 @@ pub fn write_plots(
     rows: &[&FeatureRow],
     freqs: &[f64],
 ) -> Result<Vec<PathBuf>, CalibrateError> {
-    let _ = population;
     std::fs::create_dir_all(dir).map_err(|source| CalibrateError::Io {
         path: dir.to_path_buf(),
         action: "cannot create folder",
@@ -91,6 +90,9 @@ pub fn write_plots(
         calibrated.layout.freqs,
     )?);
     files.extend(embedding(dir, calibrated, rows, &classes)?);
+    files.extend(super::scalp::write_scalp_maps(
+        dir, population, calibrated, &classes, rows, freqs,
+    )?);
     Ok(files)
 }
 

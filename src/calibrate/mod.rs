@@ -14,6 +14,7 @@ mod artifact;
 pub mod diagnostics;
 pub mod folds;
 mod prepare;
+pub mod scalp;
 mod strategy;
 
 pub use artifact::{

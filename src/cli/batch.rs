@@ -7,14 +7,11 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::Args;
-use eegadapt::batch::{self, Outcome, Status, SubjectJob, SubjectResult};
+use eegadapt::batch::{self, Status, SubjectResult};
+use eegadapt::pipeline::{one_line, process_subject};
 use eegadapt::pretrain;
-use eegadapt::report::{self, ReportOptions};
 
-use super::calibrate::calibrate_files;
 use super::features::progress_bar_of;
-use super::predict::predict_files;
-use super::report::held_out_of;
 
 /// Arguments of `batch`.
 #[derive(Args)]
@@ -75,7 +72,10 @@ pub fn run(args: &BatchArgs) -> anyhow::Result<ExitCode> {
         &subjects,
         &args.out,
         &context,
-        |job, dir| subject_work(args, &task, job, dir).map_err(|e| super::one_line(&e)),
+        |job, dir| {
+            process_subject(&args.encoder, &task, job, dir, args.deidentify)
+                .map_err(|e| one_line(&e))
+        },
         |result| {
             if result.status == Status::Failed {
                 bar.suspend(|| {
@@ -93,50 +93,7 @@ pub fn run(args: &BatchArgs) -> anyhow::Result<ExitCode> {
     batch::write_summary(&args.out, &results)?;
     print_table(&results, &args.out);
     let failed = results.iter().any(|r| r.status == Status::Failed);
-    Ok(if failed {
-        ExitCode::from(super::EXIT_SOME_FAILED)
-    } else {
-        ExitCode::SUCCESS
-    })
-}
-
-/// One subject: calibrate, score the test recordings, classify the predict recordings, report.
-fn subject_work(
-    args: &BatchArgs,
-    task: &str,
-    job: &SubjectJob,
-    dir: &Path,
-) -> anyhow::Result<Outcome> {
-    let calibration = calibrate_files(
-        &args.encoder,
-        task,
-        &job.subject,
-        &job.calibration,
-        &job.unlabeled,
-        dir,
-    )?;
-    let loaded = &calibration.subject;
-    let manifest = &loaded.manifest;
-    let held_out = if job.test.is_empty() {
-        None
-    } else {
-        Some(held_out_of(predict_files(loaded, &job.test)?, &job.test)?)
-    };
-    let predicted = predict_files(loaded, &job.predict)?;
-    batch::write_json(&dir.join("predictions.json"), &predicted)?;
-    let options = ReportOptions {
-        deidentify: args.deidentify,
-    };
-    let html = report::render(dir, held_out.as_ref(), &options)?;
-    report::write(&dir.join(report::REPORT), &html)?;
-    Ok(Outcome {
-        calibration_epochs: manifest.calibration.per_class.iter().sum(),
-        strategy: manifest.strategy.to_string(),
-        test_epochs: held_out.as_ref().map_or(0, |h| h.scores.n_epochs),
-        test_accuracy: held_out.as_ref().map(|h| h.scores.accuracy),
-        predicted_epochs: predicted.epochs.len(),
-        failed_recordings: predicted.failed,
-    })
+    Ok(super::exit_code(failed))
 }
 
 fn print_table(results: &[SubjectResult], out: &Path) {

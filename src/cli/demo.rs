@@ -11,9 +11,9 @@ use clap::Args;
 use eegadapt::calibrate;
 use eegadapt::report::{self, ReportOptions};
 
-use super::calibrate::{calibrate_files, print_summary};
-use super::predict::predict_files;
-use super::report::held_out_of;
+use eegadapt::pipeline::{calibrate_files, held_out_of, predict_files, CalibrateFiles};
+
+use super::calibrate::print_summary;
 
 /// Arguments of `demo`.
 #[derive(Args)]
@@ -66,18 +66,18 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<ExitCode> {
     );
     println!("calibrating subject S001 on run 4 (imagined left vs right fist) ...");
     let subject_dir = args.out.join("S001");
-    let summary = calibrate_files(
-        &encoder,
-        "eegmmidb-lr",
-        "S001",
-        &[run(4)],
-        &[],
-        &subject_dir,
-    )?;
+    let summary = calibrate_files(&CalibrateFiles {
+        encoder: encoder.clone(),
+        task: "eegmmidb-lr".into(),
+        subject: "S001".into(),
+        calibration: vec![run(4)],
+        unlabeled: Vec::new(),
+        out: subject_dir.clone(),
+    })?;
     print_summary(&summary, &subject_dir);
     println!("predicting runs 8 and 12 ...");
     let loaded = calibrate::load(&subject_dir, Some(&encoder))?;
-    let predicted = predict_files(&loaded, &[run(8), run(12)])?;
+    let predicted = predict_files(&loaded, &[run(8), run(12)]);
     if let Some(failure) = predicted.failed.first() {
         bail!("{failure}");
     }

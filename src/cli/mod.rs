@@ -17,6 +17,15 @@ use clap::{Parser, Subcommand};
 /// Exit code when some input files failed but the run went on.
 pub const EXIT_SOME_FAILED: u8 = 1;
 
+/// [`EXIT_SOME_FAILED`] when some inputs failed, else success.
+pub fn exit_code(some_failed: bool) -> ExitCode {
+    if some_failed {
+        ExitCode::from(EXIT_SOME_FAILED)
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
 #[derive(Parser)]
 #[command(
     name = "eegadapt",
@@ -145,26 +154,9 @@ pub fn run() -> anyhow::Result<ExitCode> {
     }
 }
 
-/// The error and its causes on one line, each cause once: library errors already name their
-/// source in their message, so a cause whose text is already there is not repeated.
+/// The error and its causes on one line, each cause once (see [`eegadapt::pipeline::one_line`]).
 pub fn one_line(err: &anyhow::Error) -> String {
-    let mut line = String::new();
-    for cause in err.chain() {
-        let text = cause.to_string();
-        if text.starts_with(&line) {
-            // A context that only named the file, repeated by the cause: keep the cause.
-            line = text;
-            continue;
-        }
-        if line.contains(&text) {
-            continue;
-        }
-        if !line.is_empty() {
-            line.push_str(": ");
-        }
-        line.push_str(&text);
-    }
-    line
+    eegadapt::pipeline::one_line(err.as_ref())
 }
 
 /// True when the error is a closed stdout (e.g. piped into `head`): not a failure.

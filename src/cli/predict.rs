@@ -1,16 +1,12 @@
 //! `eegadapt predict`: a subject model applied to new recordings of that subject.
 
 use std::io::Write as _;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::Context;
 use clap::Args;
-use eegadapt::calibrate::{self, LoadedSubject};
-use eegadapt::predict::{conform, predict_rows, scores, EpochPrediction, Scores};
-use serde::Serialize;
-
-use super::features::features_of;
+use eegadapt::calibrate;
+use eegadapt::pipeline::{predict_files, PredictReport};
 
 /// Arguments of `predict`.
 #[derive(Args)]
@@ -32,31 +28,6 @@ pub struct PredictArgs {
     jobs: Option<usize>,
 }
 
-/// Everything `predict --json` prints.
-#[derive(Serialize)]
-pub struct PredictReport {
-    /// Subject of the model.
-    pub subject: String,
-    /// Task name.
-    pub task: String,
-    /// Class names, in probability order.
-    pub classes: Vec<String>,
-    /// Labelled epochs scored.
-    pub n_epochs: usize,
-    /// Accuracy over labelled epochs (`null` without labels).
-    pub accuracy: Option<f64>,
-    /// Balanced accuracy.
-    pub balanced_accuracy: Option<f64>,
-    /// Cohen's kappa.
-    pub kappa: Option<f64>,
-    /// Confusion counts `[true][predicted]`.
-    pub confusion: Option<Vec<Vec<usize>>>,
-    /// Every epoch.
-    pub epochs: Vec<EpochPrediction>,
-    /// Recordings that could not be scored, each with why.
-    pub failed: Vec<String>,
-}
-
 /// Runs the command.
 pub fn run(args: &PredictArgs) -> anyhow::Result<ExitCode> {
     let jobs = super::limit_threads(args.jobs);
@@ -64,7 +35,7 @@ pub fn run(args: &PredictArgs) -> anyhow::Result<ExitCode> {
         .num_threads(jobs)
         .build_global();
     let subject = calibrate::load(&args.model, args.encoder.as_deref())?;
-    let report = predict_files(&subject, &args.files)?;
+    let report = predict_files(&subject, &args.files);
     for failure in &report.failed {
         eprintln!("eegadapt: {failure}");
     }
@@ -77,60 +48,7 @@ pub fn run(args: &PredictArgs) -> anyhow::Result<ExitCode> {
     } else {
         print_table(&report);
     }
-    Ok(if report.failed.is_empty() {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(super::EXIT_SOME_FAILED)
-    })
-}
-
-/// Predicts every epoch of `files` and scores the labelled ones; a recording that cannot be read
-/// or scored is listed in `failed` and the others go on.
-pub fn predict_files(subject: &LoadedSubject, files: &[PathBuf]) -> anyhow::Result<PredictReport> {
-    let manifest = &subject.manifest;
-    let mut epochs = Vec::new();
-    let mut failed = Vec::new();
-    for (file, set) in
-        files
-            .iter()
-            .zip(features_of(files, &manifest.task, &manifest.feature_config))
-    {
-        let predicted = set.and_then(|set| {
-            let rows = conform(&set, manifest)?;
-            predict_rows(subject, &file_name(file), &rows)
-                .with_context(|| format!("{}", file.display()))
-        });
-        match predicted {
-            Ok(p) => epochs.extend(p),
-            Err(e) => failed.push(super::one_line(&e)),
-        }
-    }
-    let classes = manifest.classes().to_vec();
-    let index = |name: &str| classes.iter().position(|c| c == name);
-    let pairs: Vec<(usize, usize)> = epochs
-        .iter()
-        .filter_map(|e| Some((index(e.label.as_deref()?)?, index(&e.predicted)?)))
-        .collect();
-    let s: Option<Scores> = scores(&pairs, classes.len());
-    Ok(PredictReport {
-        subject: manifest.subject.clone(),
-        task: manifest.task.name.clone(),
-        classes,
-        n_epochs: pairs.len(),
-        accuracy: s.as_ref().map(|s| s.accuracy),
-        balanced_accuracy: s.as_ref().map(|s| s.balanced_accuracy),
-        kappa: s.as_ref().map(|s| s.kappa),
-        confusion: s.map(|s| s.confusion),
-        epochs,
-        failed,
-    })
-}
-
-fn file_name(path: &Path) -> String {
-    path.file_name().map_or_else(
-        || path.display().to_string(),
-        |n| n.to_string_lossy().into_owned(),
-    )
+    Ok(super::exit_code(!report.failed.is_empty()))
 }
 
 fn print_table(report: &PredictReport) {

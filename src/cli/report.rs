@@ -4,15 +4,10 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::{bail, Context};
 use clap::Args;
 use eegadapt::calibrate;
-use eegadapt::features::SourceFile;
-use eegadapt::predict::Scores;
+use eegadapt::pipeline::{held_out_of, predict_files};
 use eegadapt::report::{self, HeldOut, ReportOptions};
-use eegadapt::store::sha256_file;
-
-use super::predict::{predict_files, PredictReport};
 
 /// Arguments of `report`.
 #[derive(Args)]
@@ -64,45 +59,8 @@ pub fn run(args: &ReportArgs) -> anyhow::Result<ExitCode> {
 /// Scores of the model on `--test`.
 fn held_out_scores(args: &ReportArgs) -> anyhow::Result<HeldOut> {
     let subject = calibrate::load(&args.model, args.encoder.as_deref())?;
-    held_out_of(predict_files(&subject, &args.test)?, &args.test)
-}
-
-/// The held-out part of a report from `predict`'s results on `files`. Every file must have been
-/// scored, or the figure would describe fewer recordings than the report lists.
-pub fn held_out_of(predicted: PredictReport, files: &[PathBuf]) -> anyhow::Result<HeldOut> {
-    if let Some(failure) = predicted.failed.first() {
-        bail!("{failure}");
-    }
-    let (Some(accuracy), Some(balanced_accuracy), Some(kappa), Some(confusion)) = (
-        predicted.accuracy,
-        predicted.balanced_accuracy,
-        predicted.kappa,
-        predicted.confusion,
-    ) else {
-        bail!(
-            "the held-out recordings carry no labels of task {}: nothing to score",
-            predicted.task
-        );
-    };
-    let recordings = files
-        .iter()
-        .map(|path| {
-            Ok(SourceFile {
-                name: path
-                    .file_name()
-                    .map_or_else(String::new, |n| n.to_string_lossy().into_owned()),
-                sha256: sha256_file(path).with_context(|| path.display().to_string())?,
-            })
-        })
-        .collect::<anyhow::Result<Vec<_>>>()?;
-    Ok(HeldOut {
-        recordings,
-        scores: Scores {
-            n_epochs: predicted.n_epochs,
-            accuracy,
-            balanced_accuracy,
-            kappa,
-            confusion,
-        },
-    })
+    Ok(held_out_of(
+        predict_files(&subject, &args.test),
+        &args.test,
+    )?)
 }

@@ -36,8 +36,10 @@ macro_rules! write_svg_png {
 }
 
 mod charts;
+mod topomap;
 
 pub use charts::{bar_chart, heatmap, paired_scatter, scatter_chart, scatter_panels};
+pub use topomap::{scalp_maps, ScalpPanel};
 
 /// Why a plot cannot be drawn or written.
 #[derive(Debug, thiserror::Error)]

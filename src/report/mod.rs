@@ -24,7 +24,7 @@ use crate::store::sha256_file;
 pub const REPORT: &str = "report.html";
 
 /// The diagnostic plots a report shows, in order: file stem under `plots/` and what it shows.
-const PLOTS: [(&str, &str); 5] = [
+const PLOTS: [(&str, &str); 6] = [
     (
         "population_vs_personalized",
         "Accuracy of each candidate model in cross-validation on the calibration epochs, the \
@@ -35,6 +35,17 @@ const PLOTS: [(&str, &str); 5] = [
         "confusion_inner_cv",
         "Which classes the chosen model confused, in cross-validation on the calibration epochs \
          (rows: true class, columns: predicted).",
+    ),
+    (
+        "scalp_maps",
+        "The head seen from above (nose up), on the calibration epochs. Left and middle: how much \
+         the mu (8-13 Hz) and beta (13-30 Hz) power of the second class differs from the first's \
+         at each electrode, in dB (blue: lower, red: higher). Imagining or making a hand movement \
+         lowers mu/beta power over the opposite hemisphere's motor cortex (near C3 for the right \
+         hand, C4 for the left), so a clear lateral pattern there is what a good recording shows. \
+         Right: where the chosen model's decision follows the 8-30 Hz power (correlation of each \
+         electrode's power with the model's score over the calibration epochs). Values between \
+         electrodes are interpolated.",
     ),
     (
         "spectrum",

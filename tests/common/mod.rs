@@ -1,25 +1,66 @@
 //! Helpers shared by the integration tests.
+//!
+//! Test data comes from the full shared corpus (`$EEGADAPT_SHARED`, else `../shared` beside the
+//! crate) when it is there, else from the small corpus in the repository: `tests/data/` (peer
+//! edge-case files and their reference values) and `data/eegmmidb/S001` (the demo's recordings).
+//! Suites that need the full corpus carry
+//! `#[cfg_attr(not(shared_corpus), ignore = "needs the shared corpus")]`, so a fresh clone lists
+//! them as ignored by name (see build.rs).
 #![allow(dead_code)]
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
-/// The shared data and reference folder: `$EEGADAPT_SHARED`, else `../shared` beside the crate.
-pub fn shared_dir() -> PathBuf {
-    std::env::var_os("EEGADAPT_SHARED")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared"))
+/// The crate's root folder.
+fn manifest_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// A file under the shared data folder; panics (failing the test) when it is missing.
+/// The full shared corpus, when it is present.
+pub fn shared_corpus() -> Option<PathBuf> {
+    let dir = match std::env::var_os("EEGADAPT_SHARED") {
+        Some(dir) if !dir.is_empty() => PathBuf::from(dir),
+        _ => manifest_dir().join("../shared"),
+    };
+    dir.join("data").is_dir().then_some(dir)
+}
+
+/// The shared folder: the full corpus when present; panics (failing the test) otherwise, so only
+/// tests marked as needing the full corpus may call it.
+pub fn shared_dir() -> PathBuf {
+    shared_corpus().unwrap_or_else(|| {
+        panic!("this test needs the shared corpus (../shared or $EEGADAPT_SHARED) and should be marked ignored without it")
+    })
+}
+
+/// The folder of reference values: the shared corpus's, else the repository's small one.
+pub fn reference_dir() -> PathBuf {
+    match shared_corpus() {
+        Some(dir) => dir.join("reference"),
+        None => manifest_dir().join("tests/data/reference"),
+    }
+}
+
+/// A file under the reference folder; panics (failing the test) when it is missing.
+pub fn reference_file(relative: &str) -> PathBuf {
+    let path = reference_dir().join(relative);
+    assert!(path.is_file(), "reference missing: {}", path.display());
+    path
+}
+
+/// A data file (path relative to the corpus's `data/`); panics (failing the test) when missing.
 pub fn data_file(relative: &str) -> PathBuf {
-    let path = shared_dir().join("data").join(relative);
+    let path = match shared_corpus() {
+        Some(dir) => dir.join("data").join(relative),
+        None if relative.starts_with("eegmmidb/") => manifest_dir().join("data").join(relative),
+        None => manifest_dir().join("tests/data").join(relative),
+    };
     assert!(path.is_file(), "test data missing: {}", path.display());
     path
 }
 
 /// Every reference JSON under `reference/<sub>` (recursively), sorted.
 pub fn reference_jsons(sub: &str) -> Vec<PathBuf> {
-    fn walk(dir: &std::path::Path, out: &mut Vec<PathBuf>) {
+    fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
         let entries = std::fs::read_dir(dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
         for entry in entries {
             let path = entry.expect("directory entry").path();
@@ -31,7 +72,7 @@ pub fn reference_jsons(sub: &str) -> Vec<PathBuf> {
         }
     }
     let mut out = Vec::new();
-    walk(&shared_dir().join("reference").join(sub), &mut out);
+    walk(&reference_dir().join(sub), &mut out);
     out.sort();
     out
 }

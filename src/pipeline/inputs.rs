@@ -1,0 +1,205 @@
+//! Input files and their feature tables.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use rayon::prelude::*;
+
+use super::PipelineError;
+use crate::features::{config_hash, features_from_file, FeatureConfig, FeatureSet};
+use crate::pretrain::heads_of;
+use crate::store;
+use crate::task::{RecordingId, Task};
+
+/// True for feature tables (inputs that `pretrain` reads instead of recomputing).
+pub fn is_parquet(path: &Path) -> bool {
+    path.extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("parquet"))
+}
+
+/// Files as given, folders searched recursively for EDF/BDF (and .parquet tables), sorted; the
+/// same recording name twice is refused, since both would write the same output file.
+pub fn collect_inputs(inputs: &[PathBuf]) -> Result<Vec<PathBuf>, PipelineError> {
+    let mut files = Vec::new();
+    for input in inputs {
+        if input.is_dir() {
+            walk(input, &mut files)
+                .map_err(|e| PipelineError::io(input, "cannot list folder", e))?;
+        } else {
+            files.push(input.clone());
+        }
+    }
+    files.sort();
+    files.dedup();
+    let mut seen: HashMap<String, &Path> = HashMap::new();
+    for f in &files {
+        let stem = RecordingId::from_path(f).recording;
+        if let Some(previous) = seen.insert(stem.clone(), f) {
+            return Err(PipelineError::Refused(format!(
+                "{} and {} share the name {stem:?} and would overwrite each other's features",
+                previous.display(),
+                f.display()
+            )));
+        }
+    }
+    Ok(files)
+}
+
+fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
+    for entry in std::fs::read_dir(dir)? {
+        let path = entry?.path();
+        if path.is_dir() {
+            walk(&path, out)?;
+        } else if path.extension().is_some_and(|e| {
+            e.eq_ignore_ascii_case("edf")
+                || e.eq_ignore_ascii_case("bdf")
+                || e.eq_ignore_ascii_case("parquet")
+        }) {
+            out.push(path);
+        }
+    }
+    Ok(())
+}
+
+/// The features of one recording for `task`, the error naming the file.
+fn features_of_file(
+    file: &Path,
+    task: &Task,
+    config: &FeatureConfig,
+) -> Result<FeatureSet, PipelineError> {
+    let sha = store::sha256_file(file)?;
+    features_from_file(file, &sha, task, config).map_err(|e| PipelineError::from(e).in_file(file))
+}
+
+/// Features of each file for `task` (in parallel, on the current rayon pool), each result naming
+/// its file on error.
+pub fn features_of(
+    files: &[PathBuf],
+    task: &Task,
+    config: &FeatureConfig,
+) -> Vec<Result<FeatureSet, PipelineError>> {
+    files
+        .par_iter()
+        .map(|file| features_of_file(file, task, config))
+        .collect()
+}
+
+/// What [`feature_table`] did with one recording.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TableOutcome {
+    /// A new table was written.
+    Written,
+    /// The table on disk was built from the same bytes with the same settings: kept.
+    UpToDate,
+    /// The recording is not one of the task's runs: skipped.
+    NotInTask,
+}
+
+/// Writes the feature table of `file` for `task` under `out` (`<recording>.parquet` and its JSON
+/// sidecar, or `rec-<hash prefix>` names when `deidentify`), unless an up-to-date one is there.
+/// `hash` is [`config_hash`] of `config` and `task`.
+pub fn feature_table(
+    file: &Path,
+    task: &Task,
+    config: &FeatureConfig,
+    hash: &str,
+    out: &Path,
+    deidentify: bool,
+) -> Result<TableOutcome, PipelineError> {
+    let id = RecordingId::from_path(file);
+    if !task.includes(&id) {
+        return Ok(TableOutcome::NotInTask);
+    }
+    let sha = store::sha256_file(file)?;
+    let stem = if deidentify {
+        format!("rec-{}", sha.get(..16).unwrap_or(&sha))
+    } else {
+        id.recording.clone()
+    };
+    let parquet = out.join(format!("{stem}.parquet"));
+    if store::is_up_to_date(&parquet, hash, &sha) {
+        return Ok(TableOutcome::UpToDate);
+    }
+    let mut set = features_from_file(file, &sha, task, config)
+        .map_err(|e| PipelineError::from(e).in_file(file))?;
+    if deidentify {
+        store::deidentify(&mut set);
+    }
+    store::write_feature_set(&parquet, &set)?;
+    Ok(TableOutcome::Written)
+}
+
+/// Feature tables for every task, tagged with the task's head index: read from .parquet inputs,
+/// or computed from EDF/BDF (cached under `<cache_root>/<task>/`, reused when up to date).
+/// A recording that fails is passed to `on_skip` and left out; none at all is an error.
+pub fn load_features(
+    data: &[PathBuf],
+    tasks: &[Task],
+    config: &FeatureConfig,
+    cache_root: &Path,
+    on_skip: &(dyn Fn(&PipelineError) + Sync),
+) -> Result<Vec<(usize, FeatureSet)>, PipelineError> {
+    let files = collect_inputs(data)?;
+    let (_, head_index) = heads_of(tasks)?;
+    let mut sets = Vec::new();
+    for (task, head) in tasks.iter().zip(head_index) {
+        let hash = config_hash(config, task);
+        let cache = cache_root.join(&task.name);
+        std::fs::create_dir_all(&cache)
+            .map_err(|e| PipelineError::io(&cache, "cannot create folder", e))?;
+        let results: Vec<Result<Option<FeatureSet>, PipelineError>> = files
+            .par_iter()
+            .map(|file| {
+                cached_table(file, task, config, &hash, &cache).map_err(|e| match e {
+                    e @ PipelineError::File { .. } => e,
+                    e => e.in_file(file),
+                })
+            })
+            .collect();
+        for r in results {
+            match r {
+                Ok(Some(set)) if !set.rows.is_empty() => sets.push((head, set)),
+                Ok(_) => {}
+                Err(e) => on_skip(&e),
+            }
+        }
+    }
+    if sets.is_empty() {
+        return Err(PipelineError::Refused(format!(
+            "no recordings of tasks {:?} in {:?}",
+            tasks.iter().map(|t| &t.name).collect::<Vec<_>>(),
+            data.iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+        )));
+    }
+    Ok(sets)
+}
+
+fn cached_table(
+    file: &Path,
+    task: &Task,
+    config: &FeatureConfig,
+    hash: &str,
+    cache: &Path,
+) -> Result<Option<FeatureSet>, PipelineError> {
+    if is_parquet(file) {
+        let meta = store::read_meta(file)?;
+        if meta.task.name != task.name {
+            return Ok(None);
+        }
+        return Ok(Some(store::read_feature_set_expecting(file, hash)?));
+    }
+    let id = RecordingId::from_path(file);
+    if !task.includes(&id) {
+        return Ok(None);
+    }
+    let sha = store::sha256_file(file)?;
+    let cached = cache.join(format!("{}.parquet", id.recording));
+    if store::is_up_to_date(&cached, hash, &sha) {
+        return Ok(Some(store::read_feature_set(&cached)?));
+    }
+    let set = features_from_file(file, &sha, task, config)?;
+    store::write_feature_set(&cached, &set)?;
+    Ok(Some(set))
+}

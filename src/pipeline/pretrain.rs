@@ -1,0 +1,246 @@
+//! The population encoder from many subjects' feature tables.
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use super::PipelineError;
+use crate::features::{feature_config_hash, FeatureConfig, FeatureRow, FeatureSet};
+use crate::plots::{line_chart, Series};
+use crate::pretrain::{
+    self, group, heads_of, population_scores, EncoderManifest, EncoderMetrics, Grouped, LogRow,
+    PretrainConfig, SubjectScore,
+};
+use crate::task::Task;
+
+/// How to pretrain: the tasks, the subjects kept out, the training settings and where the encoder
+/// goes.
+#[derive(Debug, Clone)]
+pub struct PretrainFiles {
+    /// Tasks to train heads for.
+    pub tasks: Vec<Task>,
+    /// Feature settings the tables were made with.
+    pub feature_config: FeatureConfig,
+    /// Encoder folder to write.
+    pub out: PathBuf,
+    /// Subjects kept out of training entirely and scored at the end.
+    pub subjects_holdout: Vec<String>,
+    /// Leave-subjects-out cross-validation with this many folds before the final training.
+    pub evaluate_folds: Option<usize>,
+    /// Seed of every random choice.
+    pub seed: u64,
+    /// Passes of self-supervised pretraining (`None`: the layout's default).
+    pub ssl_passes: Option<usize>,
+    /// Most supervised passes (`None`: the layout's default).
+    pub max_passes: Option<usize>,
+    /// Worker threads, recorded in the manifest.
+    pub threads: usize,
+}
+
+/// What pretraining produced.
+pub struct Pretrained {
+    /// The written encoder's manifest.
+    pub manifest: EncoderManifest,
+    /// Population scores of the held-out subjects (no calibration).
+    pub holdout: Vec<SubjectScore>,
+    /// Population scores from the leave-subjects-out folds, when asked for.
+    pub cross_validation: Vec<SubjectScore>,
+    /// Seconds of the final training.
+    pub training_seconds: f64,
+}
+
+/// Pretrains an encoder on `sets` (from [`super::load_features`], tagged with their task's head)
+/// and writes it, with its training log and plots, to `request.out`. `on_pass` sees each pass
+/// of each training: which training (`label`: a fold or "final"), the pass, and the most passes
+/// that training may run.
+pub fn pretrain_sets(
+    sets: &[(usize, FeatureSet)],
+    request: &PretrainFiles,
+    on_pass: &mut dyn FnMut(&str, &LogRow, usize),
+) -> Result<Pretrained, PipelineError> {
+    let (infos, _) = heads_of(&request.tasks)?;
+    let grouped = group(sets, infos)?;
+    let mut config = PretrainConfig::for_layout(grouped.layout);
+    config.seed = request.seed;
+    if let Some(n) = request.ssl_passes {
+        config.ssl_passes = n;
+    }
+    if let Some(n) = request.max_passes {
+        config.supervised_passes = n;
+    }
+    let all = grouped.subject_ids();
+    if let Some(s) = request.subjects_holdout.iter().find(|s| !all.contains(s)) {
+        return Err(PipelineError::Refused(format!(
+            "--subjects-holdout {s}: no such subject in the data (have {})",
+            all.join(", ")
+        )));
+    }
+    let training: Vec<String> = all
+        .iter()
+        .filter(|s| !request.subjects_holdout.contains(s))
+        .cloned()
+        .collect();
+    if training.len() < 2 {
+        return Err(PipelineError::Refused(format!(
+            "need at least two training subjects (one for early stopping), have {}",
+            training.len()
+        )));
+    }
+    let cross_validation = match request.evaluate_folds {
+        Some(k) => cross_validate(&grouped, &training, k, &config, on_pass)?,
+        None => Vec::new(),
+    };
+    let (train_subjects, validation_subjects) = pretrain::split_validation(&training, config.seed);
+    let t0 = Instant::now();
+    let trained = pretrain::train_subjects(
+        &grouped,
+        &train_subjects,
+        &validation_subjects,
+        &config,
+        &mut |row: &LogRow| on_pass("final", row, config.ssl_passes + config.supervised_passes),
+    )?;
+    let training_seconds = t0.elapsed().as_secs_f64();
+    let holdout = population_scores(&trained.model, &grouped, &request.subjects_holdout)?;
+    let best = trained
+        .log
+        .iter()
+        .filter(|r| r.phase == "supervised")
+        .find(|r| r.pass == trained.best_pass);
+    let training_rows: Vec<&FeatureRow> = train_subjects
+        .iter()
+        .filter_map(|s| grouped.subjects.get(s))
+        .flat_map(|rows| rows.iter().map(|(_, r)| *r))
+        .collect();
+    let population_spectrum =
+        crate::calibrate::diagnostics::mean_spectrum(&training_rows, grouped.layout.freqs);
+    let mut manifest = EncoderManifest {
+        format_version: pretrain::FORMAT_VERSION,
+        crate_version: env!("CARGO_PKG_VERSION").to_string(),
+        pretrain: config.clone(),
+        feature_config_hash: feature_config_hash(&request.feature_config),
+        feature_config: request.feature_config.clone(),
+        channel_vocabulary: grouped.channels.clone(),
+        tasks: grouped.tasks.clone(),
+        task_definitions: request.tasks.clone(),
+        training_subjects: train_subjects,
+        validation_subjects,
+        training_recordings: grouped.sources.clone(),
+        threads: request.threads,
+        metrics: EncoderMetrics {
+            best_pass: trained.best_pass,
+            validation_loss: best.map(|r| r.validation_loss).filter(|l| l.is_finite()),
+            validation_accuracy: best.and_then(|r| r.validation_accuracy),
+            holdout: holdout.clone(),
+            training_seconds,
+            heads: trained.heads.clone(),
+        },
+        log: trained.log.clone(),
+        spectrum_freqs: sets
+            .first()
+            .map(|(_, s)| s.meta.freqs.clone())
+            .unwrap_or_default(),
+        population_spectrum,
+        reference_sha256: None,
+        weights_sha256: String::new(),
+    };
+    pretrain::save(&request.out, &trained.model, &mut manifest)?;
+    write_training_log(&request.out, &trained.log)?;
+    Ok(Pretrained {
+        manifest,
+        holdout,
+        cross_validation,
+        training_seconds,
+    })
+}
+
+fn cross_validate(
+    grouped: &Grouped,
+    subjects: &[String],
+    k: usize,
+    config: &PretrainConfig,
+    on_pass: &mut dyn FnMut(&str, &LogRow, usize),
+) -> Result<Vec<SubjectScore>, PipelineError> {
+    if k < 2 || k > subjects.len() {
+        return Err(PipelineError::Refused(format!(
+            "--evaluate-folds {k}: need 2 to {} folds",
+            subjects.len()
+        )));
+    }
+    let mut scores = Vec::new();
+    for fold in 0..k {
+        let test: Vec<String> = subjects.iter().skip(fold).step_by(k).cloned().collect();
+        let rest: Vec<String> = subjects
+            .iter()
+            .filter(|s| !test.contains(s))
+            .cloned()
+            .collect();
+        let (train, validation) = pretrain::split_validation(&rest, config.seed);
+        let label = format!("fold {}/{k}", fold + 1);
+        let trained =
+            pretrain::train_subjects(grouped, &train, &validation, config, &mut |row: &LogRow| {
+                on_pass(&label, row, config.ssl_passes + config.supervised_passes)
+            })?;
+        scores.extend(population_scores(&trained.model, grouped, &test)?);
+    }
+    Ok(scores)
+}
+
+/// Writes `training_log.csv` and the loss curves (`plots/loss_ssl`, `plots/loss_supervised`)
+/// of a training log under `dir`.
+pub fn write_training_log(dir: &Path, log: &[LogRow]) -> Result<(), PipelineError> {
+    let mut csv = String::from("phase,pass,train_loss,validation_loss,validation_accuracy\n");
+    for r in log {
+        let accuracy = r
+            .validation_accuracy
+            .map_or(String::new(), |a| a.to_string());
+        csv.push_str(&format!(
+            "{},{},{},{},{accuracy}\n",
+            r.phase, r.pass, r.train_loss, r.validation_loss
+        ));
+    }
+    let path = dir.join("training_log.csv");
+    crate::atomic::write_atomically(&path, |f| f.write_all(csv.as_bytes()), |_, e| e)
+        .map_err(|e| PipelineError::io(&path, "cannot write", e))?;
+    let plots = dir.join("plots");
+    std::fs::create_dir_all(&plots)
+        .map_err(|e| PipelineError::io(&plots, "cannot create folder", e))?;
+    for phase in ["ssl", "supervised"] {
+        let rows: Vec<&LogRow> = log.iter().filter(|r| r.phase == phase).collect();
+        if rows.is_empty() {
+            continue;
+        }
+        let series = vec![
+            Series {
+                name: "training loss".into(),
+                points: rows.iter().map(|r| (r.pass as f64, r.train_loss)).collect(),
+            },
+            Series {
+                name: "held-out loss".into(),
+                points: rows
+                    .iter()
+                    .map(|r| (r.pass as f64, r.validation_loss))
+                    .collect(),
+            },
+            Series {
+                name: "held-out accuracy".into(),
+                points: rows
+                    .iter()
+                    .filter_map(|r| Some((r.pass as f64, r.validation_accuracy?)))
+                    .collect(),
+            },
+        ];
+        let title = if phase == "ssl" {
+            "Masked-channel pretraining"
+        } else {
+            "Supervised heads"
+        };
+        line_chart(
+            &plots.join(format!("loss_{phase}")),
+            title,
+            "pass",
+            "loss / accuracy",
+            &series,
+        )?;
+    }
+    Ok(())
+}
