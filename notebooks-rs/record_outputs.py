@@ -11,6 +11,7 @@ Usage (from the crate's folder): python3 notebooks-rs/record_outputs.py
 import json
 import pathlib
 import re
+import shutil
 import subprocess
 import sys
 
@@ -36,6 +37,8 @@ def main():
     names = [f"notebook_{nb.name.split('-')[0]}" for nb in notebooks]
     subprocess.run(["cargo", "build", "--release", "--quiet"] + sum((["--example", n] for n in names), []),
                    cwd=ROOT, check=True)
+    # The notebooks write under target/notebooks: start from nothing, as a first run would.
+    shutil.rmtree(ROOT / "target" / "notebooks", ignore_errors=True)
     for nb_path, name in zip(notebooks, names):
         run = subprocess.run([str(ROOT / "target/release/examples" / name)], cwd=ROOT,
                              capture_output=True, text=True)

@@ -58,8 +58,11 @@ pub struct SubjectManifest {
     pub subject: String,
     /// The task.
     pub task: Task,
-    /// Index of the task among the encoder's heads.
+    /// Index of the task among the encoder's heads (for a new head: the number of heads).
     pub task_index: usize,
+    /// The encoder had no head for the task: the head was trained from zero on this subject.
+    #[serde(default)]
+    pub new_head: bool,
     /// The encoder it builds on.
     pub encoder: EncoderReference,
     /// Feature configuration of its inputs.
@@ -118,6 +121,7 @@ impl SubjectManifest {
             subject: provenance.subject,
             task: provenance.task,
             task_index: calibrated.task,
+            new_head: calibrated.new_head,
             encoder: provenance.encoder,
             feature_config_hash: crate::features::feature_config_hash(&provenance.feature_config),
             feature_config: provenance.feature_config,
@@ -275,6 +279,7 @@ pub fn load(dir: &Path, encoder_dir: Option<&Path>) -> Result<LoadedSubject, Cal
         channels: manifest.channels.clone(),
         layout: manifest.layout,
         task: manifest.task_index,
+        new_head: manifest.new_head,
         strategy: manifest.strategy,
         fitted: Fitted {
             head,

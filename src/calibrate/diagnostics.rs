@@ -99,6 +99,7 @@ pub fn write_plots(
 fn short_name(s: &Strategy) -> String {
     match s {
         Strategy::Population => "population".into(),
+        Strategy::TangentOnly { penalty } => format!("tangent only {penalty}"),
         Strategy::Pooled { subject_weight } => format!("pool x{subject_weight}"),
         Strategy::Head { penalty } => format!("head {penalty}"),
         Strategy::HeadLastBlock { penalty } => format!("last block {penalty}"),

@@ -26,7 +26,7 @@ pub use strategy::{
     frozen_head_input, head_input, population_head, Fitted, Strategy, ENCODER_STEPS,
 };
 
-use candle_core::Tensor;
+use candle_core::{DType, Device, Tensor};
 use serde::{Deserialize, Serialize};
 
 use crate::align::{RowLayout, SubjectAlignment};
@@ -172,8 +172,10 @@ pub struct Calibrated {
     pub channels: Vec<String>,
     /// Row layout.
     pub layout: RowLayout,
-    /// Task index among the encoder's heads.
+    /// Task index among the encoder's heads (for a new head: the number of heads).
     pub task: usize,
+    /// The encoder had no head for the task: the head was trained from zero.
+    pub new_head: bool,
     /// The chosen strategy.
     pub strategy: Strategy,
     /// The fitted head (and encoder copy, when tuned).
@@ -230,12 +232,80 @@ pub fn calibrate(
         .get(input.task)
         .map(|t| t.classes.len())
         .ok_or_else(|| CalibrateError::Refused(format!("no head for task {}", input.task)))?;
+    let prior = population_head(population, input.task, options.use_encoder)?;
+    let candidates = options.usable_candidates();
+    calibrate_from(
+        population,
+        input,
+        options,
+        Head {
+            prior: Some(prior),
+            n_classes,
+            candidates,
+            new: false,
+        },
+    )
+}
+
+/// Calibrates a subject on a task the encoder has no head for (`n_classes` classes, 2 or more):
+/// a new head trained from zero on the subject's labelled epochs, chosen by inner
+/// cross-validation among [`Strategy::new_head_candidates`] (`options.candidates` is not used).
+/// `input.task` should be the number of the encoder's heads (there is none to index).
+pub fn calibrate_new_head(
+    population: &PopulationModel,
+    input: &CalibrationInput,
+    n_classes: usize,
+    options: &CalibrateOptions,
+) -> Result<Calibrated, CalibrateError> {
+    if n_classes < 2 {
+        return Err(CalibrateError::Refused(format!(
+            "a task needs two or more classes, this one has {n_classes}"
+        )));
+    }
+    calibrate_from(
+        population,
+        input,
+        &options.with_encoder(),
+        Head {
+            prior: None,
+            n_classes,
+            candidates: Strategy::new_head_candidates(),
+            new: true,
+        },
+    )
+}
+
+/// The head a calibration starts from (`None`: zeros, a new head), and what may change it.
+struct Head {
+    prior: Option<logistic::Linear>,
+    n_classes: usize,
+    candidates: Vec<Strategy>,
+    new: bool,
+}
+
+fn calibrate_from(
+    population: &PopulationModel,
+    input: &CalibrationInput,
+    options: &CalibrateOptions,
+    head: Head,
+) -> Result<Calibrated, CalibrateError> {
+    let Head {
+        prior,
+        n_classes,
+        candidates,
+        new: new_head,
+    } = head;
     let labels: Vec<usize> = input.labelled.iter().filter_map(|r| r.label).collect();
     if labels.len() != input.labelled.len() || labels.is_empty() {
         return Err(CalibrateError::NoEpochs(
             "calibration needs labelled epochs (the recordings carry none of the task's events)"
                 .into(),
         ));
+    }
+    if let Some(&bad) = labels.iter().find(|&&l| l >= n_classes) {
+        return Err(CalibrateError::Refused(format!(
+            "class index {bad} for a head of {n_classes} classes"
+        )));
     }
     let mut fit_rows: Vec<&FeatureRow> = input.labelled.clone();
     fit_rows.extend(input.unlabeled.iter().copied());
@@ -247,7 +317,6 @@ pub fn calibrate(
         &input.channels,
         input.layout,
     )?;
-    let prior = population_head(population, input.task, options.use_encoder)?;
     let frozen = frozen_head_input(population, &data)?;
     // Without the encoder, head fits see zeros for the embedding (its weights stay at zero).
     let frozen = if options.use_encoder {
@@ -264,7 +333,13 @@ pub fn calibrate(
             1,
         )?
     };
-    let candidates = options.usable_candidates();
+    let prior = match prior {
+        Some(prior) => prior,
+        None => logistic::Linear {
+            weight: Tensor::zeros((n_classes, frozen.dim(1)?), DType::F32, &Device::Cpu)?,
+            bias: Tensor::zeros(n_classes, DType::F32, &Device::Cpu)?,
+        },
+    };
     let folds = folds::stratified_folds(&labels, n_classes, options.max_folds);
     let mut inner_cv = Vec::new();
     let mut confusions = Vec::new();
@@ -291,6 +366,7 @@ pub fn calibrate(
         channels: input.channels.clone(),
         layout: input.layout,
         task: input.task,
+        new_head,
         strategy,
         fitted,
         inner_cv,

@@ -23,6 +23,12 @@ const ENCODER_LEARNING_RATE: f64 = 3e-3;
 pub enum Strategy {
     /// The population model as is (only the unsupervised alignment is the subject's).
     Population,
+    /// For a task the encoder has no head for: logistic regression on the subject's re-centred
+    /// tangent features alone (the encoder's embedding unused), with an L2 penalty.
+    TangentOnly {
+        /// L2 strength.
+        penalty: f64,
+    },
     /// Each linear view re-fitted on the encoder's population reference epochs together with
     /// the subject's, each subject epoch counting `subject_weight` times, with the L2 strength
     /// the population head chose for that view on held-out subjects; the embedding head's
@@ -52,6 +58,9 @@ impl std::fmt::Display for Strategy {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Strategy::Population => write!(f, "population"),
+            Strategy::TangentOnly { penalty } => {
+                write!(f, "subject-only tangent space (L2 {penalty})")
+            }
             Strategy::Pooled { subject_weight } => write!(f, "pooled (subject x{subject_weight})"),
             Strategy::Head { penalty } => write!(f, "head (L2-SP {penalty})"),
             Strategy::HeadLastBlock { penalty } => write!(f, "head + last block (L2-SP {penalty})"),
@@ -72,6 +81,17 @@ impl Strategy {
             },
             Strategy::Population,
             Strategy::Head { penalty: 1.0 },
+        ]
+    }
+
+    /// The candidates for a task the encoder has no head for: a subject-only tangent-space
+    /// model, a new head on the frozen encoder, and a new head with the encoder's last block
+    /// tuned (both pulled toward zero weights, the last block toward its pretrained weights).
+    pub fn new_head_candidates() -> Vec<Strategy> {
+        vec![
+            Strategy::TangentOnly { penalty: 1.0 },
+            Strategy::Head { penalty: 1.0 },
+            Strategy::HeadLastBlock { penalty: 1.0 },
         ]
     }
 
@@ -103,7 +123,10 @@ impl Strategy {
     /// Whether the encoder weight `name` is trained under this strategy.
     pub(crate) fn trains(&self, name: &str, n_layers: usize) -> bool {
         match self {
-            Strategy::Population | Strategy::Pooled { .. } | Strategy::Head { .. } => false,
+            Strategy::Population
+            | Strategy::Pooled { .. }
+            | Strategy::Head { .. }
+            | Strategy::TangentOnly { .. } => false,
             Strategy::AllLayers { .. } => name.starts_with("encoder."),
             Strategy::HeadLastBlock { .. } => {
                 let last = format!("encoder.layers.{}.", n_layers.saturating_sub(1));
@@ -230,10 +253,43 @@ pub fn fit(
                 curve,
             })
         }
+        Strategy::TangentOnly { penalty } => {
+            let width = train.tangent.dim(1)?;
+            let tangent_only = without_embedding(frozen_input, width)?;
+            let (head, curve) = logistic::fit_traced(
+                &tangent_only,
+                &labels,
+                None,
+                prior,
+                Some(prior),
+                penalty,
+                logistic::STEPS,
+            )?;
+            // The embedding's weights stay exactly zero, whatever the prior held.
+            let weight = without_embedding(&head.weight, width)?;
+            Ok(Fitted {
+                head: Linear {
+                    weight,
+                    bias: head.bias,
+                },
+                model: None,
+                curve,
+            })
+        }
         Strategy::HeadLastBlock { penalty } | Strategy::AllLayers { penalty } => {
             fit_encoder(strategy, penalty, population, prior, train, &labels)
         }
     }
+}
+
+/// `x` (`[rows, tangent | embedding]`) with the embedding's columns set to zero.
+fn without_embedding(x: &Tensor, tangent_width: usize) -> Result<Tensor, CalibrateError> {
+    let (_, width) = x.dims2()?;
+    let embedding = x.narrow(1, tangent_width, width - tangent_width)?;
+    Ok(Tensor::cat(
+        &[&x.narrow(1, 0, tangent_width)?, &embedding.zeros_like()?],
+        1,
+    )?)
 }
 
 fn fit_pooled(

@@ -71,6 +71,13 @@ pub fn print_summary(summary: &CalibrationSummary, out: &Path) {
         m.calibration.unlabeled_epochs,
         m.inner_cv_folds
     );
+    if m.new_head {
+        let _ = writeln!(
+            stdout,
+            "task {}: the encoder has no head for it; a new head is trained on this subject alone",
+            m.task.name
+        );
+    }
     for score in &m.inner_cv {
         let mark = if score.strategy == m.strategy {
             "*"

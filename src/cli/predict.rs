@@ -53,6 +53,13 @@ pub fn run(args: &PredictArgs) -> anyhow::Result<ExitCode> {
 
 fn print_table(report: &PredictReport) {
     let mut out = std::io::stdout().lock();
+    if report.new_head {
+        let _ = writeln!(
+            out,
+            "task {}: a new head (the encoder had none for it), trained on this subject alone",
+            report.task
+        );
+    }
     let _ = writeln!(
         out,
         "{:<16} {:>9}  {:<10} {:<10} probabilities ({})",

@@ -79,23 +79,12 @@ pub fn calibrate_files(request: &CalibrateFiles) -> Result<CalibrationSummary, P
         Some(&feature_config_hash(&encoder_manifest.feature_config)),
     )?;
     let task = Task::resolve(task_name)?;
-    let task_index = encoder_manifest
+    // A task the encoder has no head for gets a new one, trained on this subject alone.
+    let head_index = encoder_manifest
         .tasks
         .iter()
-        .position(|t| t.name == task.head_name())
-        .ok_or_else(|| {
-            PipelineError::Refused(format!(
-                "{}: the encoder has heads for {:?}, not {}; pretrain with --task {}",
-                encoder_dir.display(),
-                encoder_manifest
-                    .tasks
-                    .iter()
-                    .map(|t| &t.name)
-                    .collect::<Vec<_>>(),
-                task.name,
-                task.name
-            ))
-        })?;
+        .position(|t| t.name == task.head_name());
+    let task_index = head_index.unwrap_or(encoder_manifest.tasks.len());
     let labelled_sets = sets_of(calibration, &task, &encoder_manifest)?;
     let mut unlabeled_sets = sets_of(unlabeled, &task, &encoder_manifest)?;
     for set in &mut unlabeled_sets {
@@ -144,7 +133,11 @@ pub fn calibrate_files(request: &CalibrateFiles) -> Result<CalibrationSummary, P
         labelled,
         unlabeled: unlabeled_rows,
     };
-    let calibrated = calibrate::calibrate(&population, &input, &CalibrateOptions::default())?;
+    let options = CalibrateOptions::default();
+    let calibrated = match head_index {
+        Some(_) => calibrate::calibrate(&population, &input, &options)?,
+        None => calibrate::calibrate_new_head(&population, &input, task.classes.len(), &options)?,
+    };
     let encoder_path =
         std::fs::canonicalize(encoder_dir).unwrap_or_else(|_| encoder_dir.to_path_buf());
     let sources = |sets: &[FeatureSet]| sets.iter().flat_map(|s| s.meta.sources.clone()).collect();

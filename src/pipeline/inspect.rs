@@ -33,6 +33,8 @@ pub fn inspect_json(file: &EdfFile, show_identity: bool) -> Value {
             json!({
                 "label": c.label,
                 "name": c.name,
+                // The standard 10-05 position (head frame, metres), null when it has none.
+                "position_m": c.name.as_deref().and_then(crate::montage::position),
                 "kind": c.kind,
                 "sampling_rate_hz": c.sampling_rate_hz,
                 "samples": c.samples,

@@ -20,6 +20,8 @@ pub struct PredictReport {
     pub task: String,
     /// Class names, in probability order.
     pub classes: Vec<String>,
+    /// The model's head is new: the encoder had no population head for the task.
+    pub new_head: bool,
     /// Labelled epochs scored.
     pub n_epochs: usize,
     /// Accuracy over labelled epochs (`null` without labels).
@@ -75,6 +77,7 @@ pub fn predict_files(subject: &LoadedSubject, files: &[PathBuf]) -> PredictRepor
         subject: manifest.subject.clone(),
         task: manifest.task.name.clone(),
         classes,
+        new_head: manifest.new_head,
         n_epochs: pairs.len(),
         accuracy: s.as_ref().map(|s| s.accuracy),
         balanced_accuracy: s.as_ref().map(|s| s.balanced_accuracy),

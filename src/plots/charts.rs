@@ -6,7 +6,7 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
-use super::{bounds, error, register_font, write_plot, PlotError, Series, SIZE};
+use super::{bounds, error, register_font, series_colour, write_plot, PlotError, Series, SIZE};
 
 /// Light grey used for cell borders.
 const GRID: RGBColor = RGBColor(200, 200, 200);
@@ -135,7 +135,7 @@ where
     let gap = u32::try_from(60 / n).unwrap_or(0).clamp(2, 20);
     chart
         .draw_series(finite().map(|(i, v)| {
-            let color = Palette99::pick(i).to_rgba();
+            let color = series_colour(i);
             let mut bar = Rectangle::new(
                 [
                     (SegmentValue::Exact(i), base),
@@ -318,7 +318,7 @@ where
             .draw()
             .map_err(|e| e.to_string())?;
         for (i, s) in groups.iter().enumerate() {
-            let color = Palette99::pick(i).to_rgba();
+            let color = series_colour(i);
             let points = s
                 .points
                 .iter()

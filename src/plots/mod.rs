@@ -64,6 +64,24 @@ pub struct Series {
     pub points: Vec<(f64, f64)>,
 }
 
+/// The Okabe-Ito palette (Okabe & Ito 2008), told apart with every common colour-vision
+/// deficiency; black last, since axes and text are black.
+const OKABE_ITO: [RGBColor; 8] = [
+    RGBColor(0, 114, 178),
+    RGBColor(230, 159, 0),
+    RGBColor(0, 158, 115),
+    RGBColor(213, 94, 0),
+    RGBColor(86, 180, 233),
+    RGBColor(204, 121, 167),
+    RGBColor(240, 228, 66),
+    RGBColor(0, 0, 0),
+];
+
+/// The colour of the `i`-th series or bar.
+fn series_colour(i: usize) -> RGBAColor {
+    OKABE_ITO[i % OKABE_ITO.len()].to_rgba()
+}
+
 fn register_font() {
     REGISTER.call_once(|| {
         // The font is compiled in and known to parse; a failure would only lose the text.
@@ -135,7 +153,7 @@ where
         .draw()
         .map_err(|e| e.to_string())?;
     for (i, s) in series.iter().enumerate() {
-        let color = Palette99::pick(i).to_rgba();
+        let color = series_colour(i);
         let points: Vec<(f64, f64)> = s
             .points
             .iter()

@@ -44,9 +44,27 @@ fn p_value(p: f64) -> String {
     }
 }
 
-/// What a calibration strategy changes, in words.
-fn describe(strategy: &Strategy) -> String {
+/// What a calibration strategy changes, in words (`new_head`: the encoder had no head for the
+/// task, so every head starts from zero).
+fn describe(strategy: &Strategy, new_head: bool) -> String {
+    if new_head {
+        let text = match strategy {
+            Strategy::TangentOnly { .. } => {
+                "a new classifier on this subject's re-centred covariances alone (the encoder \
+                 unused)"
+            }
+            Strategy::HeadLastBlock { .. } => {
+                "a new head on the encoder's representation, with the encoder's last block \
+                 fine-tuned on this subject"
+            }
+            _ => "a new head on the frozen encoder's representation, trained on this subject",
+        };
+        return text.to_string();
+    }
     let fixed = match strategy {
+        Strategy::TangentOnly { .. } => {
+            "a classifier on this subject's re-centred covariances alone"
+        }
         Strategy::Pooled { subject_weight } => {
             return format!(
                 "classifier re-fitted on the population's epochs together with this subject's, \
@@ -197,7 +215,7 @@ fn summary(out: &mut String, m: &SubjectManifest, held_out: Option<&HeldOut>) {
              the calibration epochs{baseline}. That figure is optimistic: it is the best of {} \
              candidates judged on the same few epochs.</li>",
             escape(&m.strategy.to_string()),
-            describe(&m.strategy),
+            describe(&m.strategy, m.new_head),
             percent(chosen.accuracy),
             m.inner_cv_folds,
             m.inner_cv.len()
@@ -208,7 +226,7 @@ fn summary(out: &mut String, m: &SubjectManifest, held_out: Option<&HeldOut>) {
             "<li>Approach: <b>{}</b>, {}. There were too few calibration epochs to compare \
              approaches by cross-validation, so the default was taken.</li>",
             escape(&m.strategy.to_string()),
-            describe(&m.strategy)
+            describe(&m.strategy, m.new_head)
         );
     }
     out.push_str("</ul></div>");
@@ -254,7 +272,7 @@ fn candidates_section(out: &mut String, m: &SubjectManifest) {
             out,
             "<tr><td>{mark}</td><td>{}</td><td>{}</td><td class=\"n\">{:.3}</td><td class=\"n\">{:.3}</td></tr>",
             escape(&c.strategy.to_string()),
-            describe(&c.strategy),
+            describe(&c.strategy, m.new_head),
             c.accuracy,
             c.loss
         );
@@ -393,6 +411,13 @@ pub(super) fn page(
         escape(&m.task.name),
         escape(&m.classes().join(" vs "))
     );
+    if m.new_head {
+        out.push_str(
+            "<p><strong>New head.</strong> The encoder had no population head for this task, so \
+             the classifier was trained on this subject's calibration data alone, on the \
+             encoder's representation; there is no population model to compare it with.</p>",
+        );
+    }
     summary(&mut out, m, held_out);
     if let Some(h) = held_out {
         held_out_section(&mut out, m, h, options);
