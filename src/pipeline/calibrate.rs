@@ -113,6 +113,22 @@ pub fn calibrate_files(request: &CalibrateFiles) -> Result<CalibrationSummary, P
         channels: channels.len(),
         ..crate::align::RowLayout::of(&first.meta)
     };
+    // The encoder reads a fixed number of features per channel, the evoked waveform's among
+    // them: a task whose window has another length cannot be read by it.
+    let expected = population.encoder.config().n_features;
+    if layout.token_features() != expected {
+        let window = encoder_manifest
+            .task_definitions
+            .first()
+            .map_or(String::new(), |t| format!(" ({} s)", t.tmax - t.tmin));
+        return Err(PipelineError::Refused(format!(
+            "task {}: its epochs give {} features per channel ({} evoked samples), the encoder \
+             reads {expected}; the epoch window must be as long as the encoder's{window}",
+            task.name,
+            layout.token_features(),
+            layout.evoked
+        )));
+    }
     let mut labelled: Vec<&FeatureRow> = labelled_sets
         .iter()
         .flat_map(|s| s.rows.iter())
