@@ -7,7 +7,8 @@
 //! covariances; [`store`] keeps feature tables as Parquet with a JSON sidecar; [`encoder`] and
 //! [`pretrain`] make the population model; [`calibrate`] personalizes it to one subject,
 //! [`predict`] applies that to new recordings, [`report`] writes the subject's report and
-//! [`batch`] does all of it for every subject of a clinic's manifest.
+//! [`batch`] does all of it for every subject of a clinic's manifest. [`pipeline`] runs the stages
+//! from files, as the `eegadapt` binary does; library users call the same functions.
 #![deny(missing_docs)]
 
 pub mod align;

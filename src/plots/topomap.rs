@@ -204,9 +204,14 @@ where
         area.draw(&PathElement::new(ear, BLACK.stroke_width(2)))
             .map_err(e)?;
     }
-    // Electrodes; the 10-20 ones are named.
-    for &(name, x, y, _) in &points {
-        area.draw(&Circle::new(to_px(x, y), 2, BLACK.filled()))
+    // Electrodes; the 10-20 ones are named, in white where the map under them is dark.
+    for &(name, x, y, v) in &points {
+        let ink = if scale > 0.0 && (v / scale).abs() > 0.6 {
+            WHITE
+        } else {
+            BLACK
+        };
+        area.draw(&Circle::new(to_px(x, y), 2, ink.filled()))
             .map_err(e)?;
         if montage::TEN_TWENTY_19.contains(&name) {
             let (px, py) = to_px(x, y);
@@ -215,7 +220,7 @@ where
                 (px, py + 3),
                 ("sans-serif", 10)
                     .into_font()
-                    .color(&BLACK)
+                    .color(&ink)
                     .pos(Pos::new(HPos::Center, VPos::Top)),
             ))
             .map_err(e)?;
