@@ -10,6 +10,7 @@ mod cli_batch;
 mod cli_calibrate_predict;
 mod cli_features;
 mod cli_inspect;
+mod cli_montage;
 mod cli_new_head;
 mod cli_pretrain;
 mod cli_report;

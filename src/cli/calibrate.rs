@@ -48,6 +48,12 @@ pub fn run(args: &CalibrateArgs) -> anyhow::Result<ExitCode> {
         unlabeled: args.unlabeled.clone(),
         out: args.out.clone(),
     })?;
+    if !summary.ignored_channels.is_empty() {
+        eprintln!(
+            "eegadapt: warning: channels ignored (not EEG, or unknown to the encoder): {}",
+            summary.ignored_channels.join(", ")
+        );
+    }
     print_summary(&summary, &args.out);
     Ok(ExitCode::SUCCESS)
 }

@@ -36,6 +36,9 @@ pub struct CalibrationSummary {
     pub subject: LoadedSubject,
     /// Wall time, seconds.
     pub seconds: f64,
+    /// Channels of the calibration recordings the model does not read (not EEG, no standard
+    /// electrode name, or unknown to the encoder), as labelled in the file or named in features.
+    pub ignored_channels: Vec<String>,
 }
 
 fn sets_of(
@@ -96,6 +99,7 @@ pub fn calibrate_files(request: &CalibrateFiles) -> Result<CalibrationSummary, P
         .first()
         .ok_or_else(|| PipelineError::Refused("no calibration recordings".into()))?;
     let channels = first.meta.channels.clone();
+    let ignored_channels = ignored_channels(calibration, &channels, &population.vocabulary)?;
     for (set, file) in labelled_sets
         .iter()
         .chain(&unlabeled_sets)
@@ -195,5 +199,28 @@ pub fn calibrate_files(request: &CalibrateFiles) -> Result<CalibrationSummary, P
             calibrated,
         },
         seconds: started.elapsed().as_secs_f64(),
+        ignored_channels,
     })
+}
+
+/// Channels of the first calibration recording that the model cannot read: channels that are
+/// not EEG or name no standard electrode (left out of the features), and EEG channels the
+/// encoder's vocabulary lacks.
+fn ignored_channels(
+    calibration: &[PathBuf],
+    features: &[String],
+    vocabulary: &[String],
+) -> Result<Vec<String>, PipelineError> {
+    let Some(file) = calibration.first() else {
+        return Ok(Vec::new());
+    };
+    let header = crate::edf::open(file).map_err(|e| PipelineError::from(e).in_file(file))?;
+    let mut ignored: Vec<String> = header
+        .channels()
+        .iter()
+        .filter(|c| c.name.as_ref().is_none_or(|n| !features.contains(n)))
+        .map(|c| c.label.trim().to_string())
+        .collect();
+    ignored.extend(features.iter().filter(|c| !vocabulary.contains(c)).cloned());
+    Ok(ignored)
 }
