@@ -1,5 +1,5 @@
-//! Read a recording with the library and look at it: the code of
-//! `notebooks-rs/01-inspect-a-recording.ipynb`, kept here so that CI compiles it.
+//! Read a recording with the library and look at it (the notebook
+//! `notebooks-rs/01-inspect-and-spectra.ipynb` goes further: epochs and spectra).
 //!
 //! Run: `cargo run --release --example inspect_recording -- data/eegmmidb/S001/S001R04.edf`
 
