@@ -5,20 +5,13 @@
 //! montage that lacks a calibrated channel is refused, naming it.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 
+use crate::common::{run_eegadapt, success};
 use eegadapt::edf::{self, labels, write_edf, ChannelKind, WriteOptions};
 use eegadapt::montage::{OLD_NAMES, TEN_TWENTY_19};
 
 fn project(relative: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join(relative)
-}
-
-fn eegadapt(args: &[&std::ffi::OsStr]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_eegadapt"))
-        .args(args)
-        .output()
-        .expect("run eegadapt")
 }
 
 /// The clinic's spelling of a 10-20 name: upper case, old names for T7/T8/P7/P8.
@@ -73,15 +66,6 @@ fn clinic_file(dir: &Path, run: u32, drop: Option<&str>) -> PathBuf {
     path
 }
 
-fn success(run: &Output) -> String {
-    assert!(
-        run.status.success(),
-        "{}",
-        String::from_utf8_lossy(&run.stderr)
-    );
-    String::from_utf8_lossy(&run.stdout).into_owned()
-}
-
 #[test]
 fn a_clinic_montage_at_256_hz_calibrates_and_predicts_with_the_shipped_encoder() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -89,7 +73,7 @@ fn a_clinic_montage_at_256_hz_calibrates_and_predicts_with_the_shipped_encoder()
     let r08 = clinic_file(dir.path(), 8, None);
 
     // inspect names every channel's standard position, or null where it has none.
-    let json: serde_json::Value = serde_json::from_str(&success(&eegadapt(&[
+    let json: serde_json::Value = serde_json::from_str(&success(&run_eegadapt(&[
         "inspect".as_ref(),
         "--json".as_ref(),
         r04.as_os_str(),
@@ -107,7 +91,7 @@ fn a_clinic_montage_at_256_hz_calibrates_and_predicts_with_the_shipped_encoder()
 
     let model = dir.path().join("model");
     let encoder = project("data/encoder");
-    let run = eegadapt(&[
+    let run = run_eegadapt(&[
         "calibrate".as_ref(),
         "--encoder".as_ref(),
         encoder.as_os_str(),
@@ -147,7 +131,7 @@ fn a_clinic_montage_at_256_hz_calibrates_and_predicts_with_the_shipped_encoder()
         );
     }
 
-    let predicted: serde_json::Value = serde_json::from_str(&success(&eegadapt(&[
+    let predicted: serde_json::Value = serde_json::from_str(&success(&run_eegadapt(&[
         "predict".as_ref(),
         "--json".as_ref(),
         "--model".as_ref(),
@@ -165,7 +149,7 @@ fn a_clinic_montage_at_256_hz_calibrates_and_predicts_with_the_shipped_encoder()
     // A prediction montage without C3 is refused, naming it.
     let no_c3 = tempfile::tempdir().expect("tempdir");
     let r12 = clinic_file(no_c3.path(), 12, Some("C3"));
-    let run = eegadapt(&[
+    let run = run_eegadapt(&[
         "predict".as_ref(),
         "--model".as_ref(),
         model.as_os_str(),

@@ -3,25 +3,8 @@
 //! new. Built-in (imagined fists vs feet) and a clinic's own TOML task (eyes open vs closed).
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 
-use crate::common;
-
-fn eegadapt(args: &[&std::ffi::OsStr]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_eegadapt"))
-        .args(args)
-        .output()
-        .expect("run eegadapt")
-}
-
-fn success(run: &Output) -> String {
-    assert!(
-        run.status.success(),
-        "{}",
-        String::from_utf8_lossy(&run.stderr)
-    );
-    String::from_utf8_lossy(&run.stdout).into_owned()
-}
+use crate::common::{self, run_eegadapt, success};
 
 /// Calibrates S001 on `task` from `calibration`, predicts `test`, reports on `test`, and checks
 /// each step says the head is new and predicts only the task's classes.
@@ -41,7 +24,7 @@ fn new_head_end_to_end(task: &str, classes: &[String], calibration: &[PathBuf], 
         "--calibration".as_ref(),
     ]);
     args.extend(calibration.iter().map(|p| p.as_os_str()));
-    let stdout = success(&eegadapt(&args));
+    let stdout = success(&run_eegadapt(&args));
     assert!(stdout.contains("a new head"), "{stdout}");
     let manifest: serde_json::Value = serde_json::from_str(
         &std::fs::read_to_string(model.join("subject.json")).expect("subject.json"),
@@ -60,7 +43,7 @@ fn new_head_end_to_end(task: &str, classes: &[String], calibration: &[PathBuf], 
     args.extend(["--model".as_ref(), model.as_os_str()]);
     args.extend(test.iter().map(|p| p.as_os_str()));
     let json: serde_json::Value =
-        serde_json::from_str(&success(&eegadapt(&args))).expect("predict json");
+        serde_json::from_str(&success(&run_eegadapt(&args))).expect("predict json");
     assert_eq!(json["new_head"], true);
     let epochs = json["epochs"].as_array().expect("epochs");
     assert!(epochs.len() >= 10, "{} epochs", epochs.len());
@@ -75,7 +58,7 @@ fn new_head_end_to_end(task: &str, classes: &[String], calibration: &[PathBuf], 
     let page = dir.path().join("report.html");
     let mut args: Vec<&std::ffi::OsStr> = vec!["report".as_ref(), "--model".as_ref()];
     args.extend([model.as_os_str(), "--out".as_ref(), page.as_os_str()]);
-    success(&eegadapt(&args));
+    success(&run_eegadapt(&args));
     let html = std::fs::read_to_string(&page).expect("report");
     assert!(html.contains("New head"));
 }
@@ -123,7 +106,7 @@ fn a_window_the_encoder_cannot_read_is_refused_naming_both_lengths() {
     let encoder = Path::new(env!("CARGO_MANIFEST_DIR")).join("data/encoder");
     let out = dir.path().join("model");
     let r01 = common::data_file("eegmmidb/S001/S001R01.edf");
-    let run = eegadapt(&[
+    let run = run_eegadapt(&[
         "calibrate".as_ref(),
         "--task".as_ref(),
         toml.as_os_str(),

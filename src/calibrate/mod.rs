@@ -322,16 +322,7 @@ fn calibrate_from(
     let frozen = if options.use_encoder {
         frozen
     } else {
-        let width = data.tangent.dim(1)?;
-        Tensor::cat(
-            &[
-                &data.tangent,
-                &frozen
-                    .narrow(1, width, frozen.dim(1)? - width)?
-                    .zeros_like()?,
-            ],
-            1,
-        )?
+        strategy::without_embedding(&frozen, data.tangent.dim(1)?)?
     };
     let prior = match prior {
         Some(prior) => prior,

@@ -237,9 +237,16 @@ pub fn fit(
             model: None,
             curve: Vec::new(),
         }),
-        Strategy::Head { penalty } => {
-            let (head, curve) = logistic::fit_traced(
-                frozen_input,
+        Strategy::Head { penalty } | Strategy::TangentOnly { penalty } => {
+            let tangent_only = matches!(strategy, Strategy::TangentOnly { .. });
+            let width = train.tangent.dim(1)?;
+            let input = if tangent_only {
+                without_embedding(frozen_input, width)?
+            } else {
+                frozen_input.clone()
+            };
+            let (mut head, curve) = logistic::fit_traced(
+                &input,
                 &labels,
                 None,
                 prior,
@@ -247,31 +254,12 @@ pub fn fit(
                 penalty,
                 logistic::STEPS,
             )?;
+            if tangent_only {
+                // The embedding's weights stay exactly zero, whatever the prior held.
+                head.weight = without_embedding(&head.weight, width)?;
+            }
             Ok(Fitted {
                 head,
-                model: None,
-                curve,
-            })
-        }
-        Strategy::TangentOnly { penalty } => {
-            let width = train.tangent.dim(1)?;
-            let tangent_only = without_embedding(frozen_input, width)?;
-            let (head, curve) = logistic::fit_traced(
-                &tangent_only,
-                &labels,
-                None,
-                prior,
-                Some(prior),
-                penalty,
-                logistic::STEPS,
-            )?;
-            // The embedding's weights stay exactly zero, whatever the prior held.
-            let weight = without_embedding(&head.weight, width)?;
-            Ok(Fitted {
-                head: Linear {
-                    weight,
-                    bias: head.bias,
-                },
                 model: None,
                 curve,
             })
@@ -283,7 +271,10 @@ pub fn fit(
 }
 
 /// `x` (`[rows, tangent | embedding]`) with the embedding's columns set to zero.
-fn without_embedding(x: &Tensor, tangent_width: usize) -> Result<Tensor, CalibrateError> {
+pub(super) fn without_embedding(
+    x: &Tensor,
+    tangent_width: usize,
+) -> Result<Tensor, CalibrateError> {
     let (_, width) = x.dims2()?;
     let embedding = x.narrow(1, tangent_width, width - tangent_width)?;
     Ok(Tensor::cat(

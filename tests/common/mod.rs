@@ -76,3 +76,21 @@ pub fn reference_jsons(sub: &str) -> Vec<PathBuf> {
     out.sort();
     out
 }
+
+/// Runs the `eegadapt` binary with `args`.
+pub fn run_eegadapt(args: &[&std::ffi::OsStr]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_eegadapt"))
+        .args(args)
+        .output()
+        .expect("run eegadapt")
+}
+
+/// The stdout of a run that must have succeeded (its stderr in the failure message otherwise).
+pub fn success(run: &std::process::Output) -> String {
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    String::from_utf8_lossy(&run.stdout).into_owned()
+}
