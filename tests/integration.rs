@@ -13,6 +13,7 @@ mod cli_inspect;
 mod cli_montage;
 mod cli_new_head;
 mod cli_pretrain;
+mod cli_pretrain_from;
 mod cli_report;
 mod conformance;
 mod covariance_reference;

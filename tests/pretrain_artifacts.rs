@@ -90,6 +90,7 @@ fn trains_saves_loads_and_refuses_mismatches() {
         population_spectrum: Vec::new(),
         reference_sha256: None,
         weights_sha256: String::new(),
+        lineage: None,
     };
     pretrain::save(dir.path(), &first.model, &mut manifest).expect("save");
     let (loaded, back) =

@@ -8,7 +8,7 @@ use std::time::Instant;
 use clap::Args;
 use eegadapt::features::FeatureConfig;
 use eegadapt::pipeline::{load_features, one_line, pretrain_sets, PretrainFiles};
-use eegadapt::pretrain::{LogRow, SubjectScore};
+use eegadapt::pretrain::{read_manifest, LogRow, SubjectScore};
 use eegadapt::task::Task;
 
 use super::features::progress_bar_of;
@@ -44,6 +44,11 @@ pub struct PretrainArgs {
     /// Worker threads (feature extraction and training).
     #[arg(long)]
     jobs: Option<usize>,
+    /// Add the tasks to this encoder instead of training one from scratch: its weights and heads
+    /// are kept, and only the new tasks' heads train (the encoder frozen unless --ssl-passes
+    /// continues its self-supervised training on the new data).
+    #[arg(long, value_name = "ENCODER_DIR")]
+    from: Option<PathBuf>,
 }
 
 /// Runs the command.
@@ -57,7 +62,11 @@ pub fn run(args: &PretrainArgs) -> anyhow::Result<ExitCode> {
         .iter()
         .map(|t| Task::resolve(t))
         .collect::<Result<_, _>>()?;
-    let feature_config = FeatureConfig::default();
+    // Features for an encoder that grows must be the ones it reads.
+    let feature_config = match &args.from {
+        Some(parent) => read_manifest(parent)?.feature_config,
+        None => FeatureConfig::default(),
+    };
     let started = Instant::now();
     let sets = load_features(
         &args.data,
@@ -81,6 +90,7 @@ pub fn run(args: &PretrainArgs) -> anyhow::Result<ExitCode> {
         ssl_passes: args.ssl_passes,
         max_passes: args.max_passes,
         threads: jobs,
+        from: args.from.clone(),
     };
     let bar = progress_bar_of(0, "passes");
     let mut training = String::new();
@@ -109,6 +119,22 @@ pub fn run(args: &PretrainArgs) -> anyhow::Result<ExitCode> {
         &pretrained.holdout,
     );
     let manifest = &pretrained.manifest;
+    if let Some(lineage) = &manifest.lineage {
+        eprintln!(
+            "added {} to the encoder of {} (weights {}; encoder {})",
+            lineage.added_tasks.join(", "),
+            lineage.parent_tasks.join(", "),
+            short(&lineage.parent_weights_sha256),
+            if lineage.continued_ssl_passes == 0 {
+                "frozen".to_string()
+            } else {
+                format!(
+                    "{} more self-supervised passes",
+                    lineage.continued_ssl_passes
+                )
+            }
+        );
+    }
     eprintln!(
         "encoder written to {} ({} subjects, {:.1} s training, {:.1} s in all; best pass {}, validation accuracy {:.3})",
         args.out.display(),
@@ -119,6 +145,10 @@ pub fn run(args: &PretrainArgs) -> anyhow::Result<ExitCode> {
         manifest.metrics.validation_accuracy.unwrap_or(f64::NAN)
     );
     Ok(ExitCode::SUCCESS)
+}
+
+fn short(sha: &str) -> &str {
+    sha.get(..12).unwrap_or(sha)
 }
 
 fn mean_std(values: &[f64]) -> (f64, f64) {

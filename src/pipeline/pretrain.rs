@@ -8,8 +8,8 @@ use super::PipelineError;
 use crate::features::{feature_config_hash, FeatureConfig, FeatureRow, FeatureSet};
 use crate::plots::{line_chart, Series};
 use crate::pretrain::{
-    self, group, heads_of, population_scores, EncoderManifest, EncoderMetrics, Grouped, LogRow,
-    PretrainConfig, SubjectScore,
+    self, group, group_after, heads_of, population_scores, EncoderManifest, EncoderMetrics,
+    Grouped, Lineage, LogRow, PretrainConfig, SubjectScore,
 };
 use crate::task::Task;
 
@@ -35,6 +35,8 @@ pub struct PretrainFiles {
     pub max_passes: Option<usize>,
     /// Worker threads, recorded in the manifest.
     pub threads: usize,
+    /// An encoder to add the tasks to: its weights are kept (see [`crate::pretrain::extend`]).
+    pub from: Option<PathBuf>,
 }
 
 /// What pretraining produced.
@@ -58,34 +60,13 @@ pub fn pretrain_sets(
     request: &PretrainFiles,
     on_pass: &mut dyn FnMut(&str, &LogRow, usize),
 ) -> Result<Pretrained, PipelineError> {
+    if let Some(parent) = &request.from {
+        return extend_sets(sets, request, parent, on_pass);
+    }
     let (infos, _) = heads_of(&request.tasks)?;
     let grouped = group(sets, infos)?;
-    let mut config = PretrainConfig::for_layout(grouped.layout);
-    config.seed = request.seed;
-    if let Some(n) = request.ssl_passes {
-        config.ssl_passes = n;
-    }
-    if let Some(n) = request.max_passes {
-        config.supervised_passes = n;
-    }
-    let all = grouped.subject_ids();
-    if let Some(s) = request.subjects_holdout.iter().find(|s| !all.contains(s)) {
-        return Err(PipelineError::Refused(format!(
-            "--subjects-holdout {s}: no such subject in the data (have {})",
-            all.join(", ")
-        )));
-    }
-    let training: Vec<String> = all
-        .iter()
-        .filter(|s| !request.subjects_holdout.contains(s))
-        .cloned()
-        .collect();
-    if training.len() < 2 {
-        return Err(PipelineError::Refused(format!(
-            "need at least two training subjects (one for early stopping), have {}",
-            training.len()
-        )));
-    }
+    let config = configure(PretrainConfig::for_layout(grouped.layout), request);
+    let training = training_subjects(&grouped, request, 2)?;
     let cross_validation = match request.evaluate_folds {
         Some(k) => cross_validate(&grouped, &training, k, &config, on_pass)?,
         None => Vec::new(),
@@ -101,11 +82,6 @@ pub fn pretrain_sets(
     )?;
     let training_seconds = t0.elapsed().as_secs_f64();
     let holdout = population_scores(&trained.model, &grouped, &request.subjects_holdout)?;
-    let best = trained
-        .log
-        .iter()
-        .filter(|r| r.phase == "supervised")
-        .find(|r| r.pass == trained.best_pass);
     let training_rows: Vec<&FeatureRow> = train_subjects
         .iter()
         .filter_map(|s| grouped.subjects.get(s))
@@ -126,14 +102,7 @@ pub fn pretrain_sets(
         validation_subjects,
         training_recordings: grouped.sources.clone(),
         threads: request.threads,
-        metrics: EncoderMetrics {
-            best_pass: trained.best_pass,
-            validation_loss: best.map(|r| r.validation_loss).filter(|l| l.is_finite()),
-            validation_accuracy: best.and_then(|r| r.validation_accuracy),
-            holdout: holdout.clone(),
-            training_seconds,
-            heads: trained.heads.clone(),
-        },
+        metrics: metrics(&trained, holdout.clone(), training_seconds),
         log: trained.log.clone(),
         spectrum_freqs: sets
             .first()
@@ -142,6 +111,7 @@ pub fn pretrain_sets(
         population_spectrum,
         reference_sha256: None,
         weights_sha256: String::new(),
+        lineage: None,
     };
     pretrain::save(&request.out, &trained.model, &mut manifest)?;
     write_training_log(&request.out, &trained.log)?;
@@ -149,6 +119,184 @@ pub fn pretrain_sets(
         manifest,
         holdout,
         cross_validation,
+        training_seconds,
+    })
+}
+
+/// `base` with the request's seed and pass counts.
+fn configure(mut config: PretrainConfig, request: &PretrainFiles) -> PretrainConfig {
+    config.seed = request.seed;
+    if let Some(n) = request.ssl_passes {
+        config.ssl_passes = n;
+    }
+    if let Some(n) = request.max_passes {
+        config.supervised_passes = n;
+    }
+    config
+}
+
+/// The subjects that train (all but `--subjects-holdout`), at least `least` of them.
+fn training_subjects(
+    grouped: &Grouped,
+    request: &PretrainFiles,
+    least: usize,
+) -> Result<Vec<String>, PipelineError> {
+    let all = grouped.subject_ids();
+    if let Some(s) = request.subjects_holdout.iter().find(|s| !all.contains(s)) {
+        return Err(PipelineError::Refused(format!(
+            "--subjects-holdout {s}: no such subject in the data (have {})",
+            all.join(", ")
+        )));
+    }
+    let training: Vec<String> = all
+        .into_iter()
+        .filter(|s| !request.subjects_holdout.contains(s))
+        .collect();
+    if training.len() < least {
+        return Err(PipelineError::Refused(format!(
+            "need at least {least} training subject(s){}, have {}",
+            if least > 1 {
+                " (one for early stopping)"
+            } else {
+                ""
+            },
+            training.len()
+        )));
+    }
+    Ok(training)
+}
+
+fn metrics(
+    trained: &pretrain::Trained,
+    holdout: Vec<SubjectScore>,
+    seconds: f64,
+) -> EncoderMetrics {
+    let best = trained
+        .log
+        .iter()
+        .filter(|r| r.phase == "supervised")
+        .find(|r| r.pass == trained.best_pass);
+    EncoderMetrics {
+        best_pass: trained.best_pass,
+        validation_loss: best.map(|r| r.validation_loss).filter(|l| l.is_finite()),
+        validation_accuracy: best.and_then(|r| r.validation_accuracy),
+        holdout,
+        training_seconds: seconds,
+        heads: trained.heads.clone(),
+    }
+}
+
+/// `pretrain --from`: the parent encoder's weights and heads kept, the request's tasks added.
+fn extend_sets(
+    sets: &[(usize, FeatureSet)],
+    request: &PretrainFiles,
+    parent_dir: &Path,
+    on_pass: &mut dyn FnMut(&str, &LogRow, usize),
+) -> Result<Pretrained, PipelineError> {
+    if request.evaluate_folds.is_some() {
+        return Err(PipelineError::Refused(
+            "--evaluate-folds trains encoders from scratch; it cannot be combined with --from"
+                .into(),
+        ));
+    }
+    let hash = feature_config_hash(&request.feature_config);
+    let (parent, parent_manifest) = pretrain::load(parent_dir, Some(&hash))?;
+    let (infos, _) = heads_of(&request.tasks)?;
+    if let Some(t) = infos
+        .iter()
+        .find(|t| parent.tasks.iter().any(|p| p.name == t.name))
+    {
+        return Err(PipelineError::Refused(format!(
+            "{} already has a head for {}; pretrain from scratch to retrain it",
+            parent_dir.display(),
+            t.name
+        )));
+    }
+    let added: Vec<String> = infos.iter().map(|t| t.name.clone()).collect();
+    let grouped = group_after(sets, &parent.tasks, infos)?;
+    let mut config = parent_manifest.pretrain.clone();
+    // The encoder stays as it is unless more self-supervision is asked for.
+    config.ssl_passes = 0;
+    let config = configure(config, request);
+    let training = training_subjects(&grouped, request, 1)?;
+    let (train_subjects, validation_subjects) = pretrain::split_validation(&training, config.seed);
+    let t0 = Instant::now();
+    let train_set = grouped.for_pretraining(&train_subjects)?;
+    let validation_set = grouped.for_pretraining(&validation_subjects)?;
+    let trained = pretrain::extend(&parent, &train_set, &validation_set, &config, &mut |row| {
+        on_pass("final", row, config.ssl_passes + config.supervised_passes)
+    })?;
+    let training_seconds = t0.elapsed().as_secs_f64();
+    let holdout = population_scores(&trained.model, &grouped, &request.subjects_holdout)?;
+    let mut metrics = metrics(&trained, holdout.clone(), training_seconds);
+    metrics.heads = parent_manifest
+        .metrics
+        .heads
+        .iter()
+        .cloned()
+        .chain(metrics.heads)
+        .collect();
+    let parent_sha = crate::store::sha256_file(&parent_dir.join(pretrain::MANIFEST))?;
+    let p = parent_manifest;
+    let mut ancestors: Vec<String> = p
+        .lineage
+        .as_ref()
+        .map(|l| {
+            std::iter::once(l.parent_weights_sha256.clone())
+                .chain(l.ancestors.iter().cloned())
+                .collect()
+        })
+        .unwrap_or_default();
+    ancestors.dedup();
+    let mut training_subjects = p.training_subjects.clone();
+    training_subjects.extend(train_subjects.iter().cloned());
+    training_subjects.sort();
+    training_subjects.dedup();
+    let mut manifest = EncoderManifest {
+        format_version: pretrain::FORMAT_VERSION,
+        crate_version: env!("CARGO_PKG_VERSION").to_string(),
+        pretrain: config.clone(),
+        feature_config_hash: hash,
+        feature_config: p.feature_config.clone(),
+        channel_vocabulary: p.channel_vocabulary.clone(),
+        tasks: grouped.tasks.clone(),
+        task_definitions: p
+            .task_definitions
+            .iter()
+            .chain(&request.tasks)
+            .cloned()
+            .collect(),
+        training_subjects,
+        validation_subjects,
+        training_recordings: p
+            .training_recordings
+            .iter()
+            .chain(&grouped.sources)
+            .cloned()
+            .collect(),
+        threads: request.threads,
+        metrics,
+        log: trained.log.clone(),
+        spectrum_freqs: p.spectrum_freqs.clone(),
+        population_spectrum: p.population_spectrum.clone(),
+        reference_sha256: None,
+        weights_sha256: String::new(),
+        lineage: Some(Lineage {
+            parent_weights_sha256: p.weights_sha256.clone(),
+            parent_manifest_sha256: parent_sha,
+            ancestors,
+            parent_tasks: p.tasks.iter().map(|t| t.name.clone()).collect(),
+            parent_training_subjects: p.training_subjects.clone(),
+            added_tasks: added,
+            continued_ssl_passes: config.ssl_passes,
+        }),
+    };
+    pretrain::save(&request.out, &trained.model, &mut manifest)?;
+    write_training_log(&request.out, &trained.log)?;
+    Ok(Pretrained {
+        manifest,
+        holdout,
+        cross_validation: Vec::new(),
         training_seconds,
     })
 }

@@ -89,6 +89,30 @@ pub struct EncoderManifest {
     pub reference_sha256: Option<String>,
     /// SHA-256 of `model.safetensors`.
     pub weights_sha256: String,
+    /// The encoder this one was grown from (`pretrain --from`), when it was.
+    #[serde(default)]
+    pub lineage: Option<Lineage>,
+}
+
+/// Where an encoder made by adding tasks to another one came from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Lineage {
+    /// SHA-256 of the parent's `model.safetensors`.
+    pub parent_weights_sha256: String,
+    /// SHA-256 of the parent's `encoder.json`.
+    pub parent_manifest_sha256: String,
+    /// The parent's lineage, parent first, when it was itself grown from another.
+    #[serde(default)]
+    pub ancestors: Vec<String>,
+    /// Tasks the parent had heads for.
+    pub parent_tasks: Vec<String>,
+    /// Subjects whose epochs trained the parent's weights.
+    pub parent_training_subjects: Vec<String>,
+    /// Tasks this encoder added.
+    pub added_tasks: Vec<String>,
+    /// Passes of self-supervised training continued on the new data (0: the encoder's weights
+    /// are exactly the parent's).
+    pub continued_ssl_passes: usize,
 }
 
 fn io(path: &Path) -> impl Fn(&'static str, std::io::Error) -> PretrainError + '_ {

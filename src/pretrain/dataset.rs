@@ -112,6 +112,18 @@ pub fn group<'a>(
     sets: &'a [(usize, FeatureSet)],
     tasks: Vec<TaskInfo>,
 ) -> Result<Grouped<'a>, PretrainError> {
+    group_after(sets, &[], tasks)
+}
+
+/// [`group`] for tasks added to an encoder that has `parent` tasks already: the groups' tasks
+/// are `parent` then `tasks`, and each set's index (into `tasks`) is shifted past the parent's.
+pub fn group_after<'a>(
+    sets: &'a [(usize, FeatureSet)],
+    parent: &[TaskInfo],
+    tasks: Vec<TaskInfo>,
+) -> Result<Grouped<'a>, PretrainError> {
+    let offset = parent.len();
+    let tasks: Vec<TaskInfo> = parent.iter().cloned().chain(tasks).collect();
     let (_, first) = sets.first().ok_or(PretrainError::NoData)?;
     let channels = first.meta.channels.clone();
     let layout = RowLayout::of(&first.meta);
@@ -143,7 +155,7 @@ pub fn group<'a>(
             subjects
                 .entry(row.subject.clone())
                 .or_default()
-                .push((*task, row));
+                .push((task + offset, row));
         }
     }
     Ok(Grouped {

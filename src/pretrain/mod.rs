@@ -4,6 +4,7 @@
 mod artifact;
 pub mod dataset;
 mod evaluate;
+mod extend;
 pub mod logistic;
 pub mod logreg;
 mod model;
@@ -14,10 +15,12 @@ mod train;
 pub mod views;
 
 pub use artifact::{
-    load, read_manifest, save, EncoderManifest, EncoderMetrics, FORMAT_VERSION, MANIFEST, WEIGHTS,
+    load, read_manifest, save, EncoderManifest, EncoderMetrics, Lineage, FORMAT_VERSION, MANIFEST,
+    WEIGHTS,
 };
-pub use dataset::{group, heads_of, Dataset, Grouped, Sample, SubjectData, TaskInfo};
+pub use dataset::{group, group_after, heads_of, Dataset, Grouped, Sample, SubjectData, TaskInfo};
 pub use evaluate::{population_scores, predict, SubjectScore};
+pub use extend::extend;
 pub use model::{
     make_batch, reinitialize, set_tensor, tangent_vectors, Batch, PopulationModel, Reference,
 };

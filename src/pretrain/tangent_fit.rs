@@ -29,9 +29,11 @@ pub struct HeadChoice {
     pub view_penalties: Vec<f64>,
     /// Weight of the embedding head in the logits.
     pub encoder_scale: f64,
-    /// Held-out cross-entropy of the choice.
+    /// Held-out cross-entropy of the choice (NaN, written as `null`, without held-out subjects).
+    #[serde(deserialize_with = "super::train::nan_if_null")]
     pub validation_loss: f64,
-    /// Held-out accuracy of the choice.
+    /// Held-out accuracy of the choice (NaN, written as `null`, without held-out subjects).
+    #[serde(deserialize_with = "super::train::nan_if_null")]
     pub validation_accuracy: f64,
 }
 

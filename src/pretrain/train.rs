@@ -83,10 +83,17 @@ pub struct LogRow {
     pub pass: usize,
     /// Mean training loss.
     pub train_loss: f64,
-    /// Held-out loss (reconstruction in `ssl`, cross-entropy in `supervised`).
+    /// Held-out loss (reconstruction in `ssl`, cross-entropy in `supervised`; NaN, written as
+    /// `null`, without held-out subjects).
+    #[serde(deserialize_with = "nan_if_null")]
     pub validation_loss: f64,
     /// Held-out accuracy (supervised phase only).
     pub validation_accuracy: Option<f64>,
+}
+
+/// JSON has no NaN: serde_json writes it as `null`, and this reads it back.
+pub(crate) fn nan_if_null<'de, D: serde::Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+    Ok(Option::<f64>::deserialize(d)?.unwrap_or(f64::NAN))
 }
 
 /// What training returns.
@@ -134,14 +141,39 @@ fn channel_subset(rng: &mut Rng, c: usize, probability: f64) -> Vec<usize> {
     all
 }
 
+/// What a training step minimises.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Loss {
+    /// Masked-channel reconstruction alone.
+    Ssl,
+    /// The task head's cross-entropy plus the weighted reconstruction.
+    Joint,
+    /// The task head's cross-entropy on a frozen encoder's embedding.
+    Head,
+}
+
 fn batch_loss(
     model: &PopulationModel,
     batch: &mut Batch,
     task: usize,
     rng: &mut Rng,
     config: &PretrainConfig,
-    supervised: bool,
+    how: Loss,
 ) -> Result<Tensor, PretrainError> {
+    let head = model
+        .heads
+        .get(task)
+        .ok_or_else(|| PretrainError::Mismatch("task without head".into()));
+    let labels = |batch: &Batch| {
+        batch.labels.clone().ok_or_else(|| {
+            PretrainError::Mismatch("unlabelled sample in a supervised batch".into())
+        })
+    };
+    if how == Loss::Head {
+        // A frozen encoder: its embedding is data, so no gradient flows back into it.
+        let embedding = model.encode(batch, false)?.embedding.detach();
+        return Ok(cross_entropy(&head?.forward(&embedding)?, &labels(batch)?)?);
+    }
     let (b, k, _) = batch.target.dims3()?;
     let mask = random_mask(rng, b, k, config.mask_fraction)?;
     batch.input.mask = Some(mask.clone());
@@ -151,20 +183,12 @@ fn batch_loss(
         &batch.target,
         &mask,
     )?;
-    if !supervised {
+    if how == Loss::Ssl {
         return Ok(recon);
     }
-    let labels = batch
-        .labels
-        .as_ref()
-        .ok_or_else(|| PretrainError::Mismatch("unlabelled sample in a supervised batch".into()))?;
     // One forward pass serves both losses: hidden channels act as augmentation for the head (as
     // channel dropout would), and the reconstruction keeps regularising the shared encoder.
-    let head = model
-        .heads
-        .get(task)
-        .ok_or_else(|| PretrainError::Mismatch("task without head".into()))?;
-    let ce = cross_entropy(&head.forward(&out.embedding)?, labels)?;
+    let ce = cross_entropy(&head?.forward(&out.embedding)?, &labels(batch)?)?;
     Ok((ce + (recon * config.ssl_weight)?)?)
 }
 
@@ -265,96 +289,188 @@ pub fn train(
     config: &PretrainConfig,
     on_pass: &mut dyn FnMut(&LogRow),
 ) -> Result<Trained, PretrainError> {
-    let mut model =
-        PopulationModel::new(&config.encoder, &train.tasks, &train.channels, config.seed)?;
-    let mut opt = AdamW::new(
-        model.encoder_vars()?,
+    let model = PopulationModel::new(&config.encoder, &train.tasks, &train.channels, config.seed)?;
+    // One optimiser over encoder and embedding heads for both phases.
+    let mut opt = adamw(model.encoder_vars()?, config)?;
+    let mut run = Phases::new(&model, train, validation, config, on_pass);
+    run.self_supervised(&mut opt)?;
+    let best = run.supervised(&mut opt, false)?;
+    let log = run.log;
+    finish(model, train, validation, log, best)
+}
+
+/// AdamW over `vars` with the configured rate and decay.
+pub(crate) fn adamw(
+    vars: Vec<candle_core::Var>,
+    config: &PretrainConfig,
+) -> Result<AdamW, PretrainError> {
+    Ok(AdamW::new(
+        vars,
         ParamsAdamW {
             lr: config.learning_rate,
             weight_decay: config.weight_decay,
             ..Default::default()
         },
-    )?;
-    let mut rng = Rng::new(config.seed.wrapping_add(1));
-    let samples: Vec<&Sample> = train
-        .subjects
-        .iter()
-        .flat_map(|s| s.samples.iter())
-        .collect();
-    let c = train.channels.len();
-    let mut log = Vec::new();
-    for pass in 0..config.ssl_passes {
-        let mut order: Vec<&Sample> = samples.clone();
-        rng.shuffle(&mut order);
-        let (mut total, mut steps) = (0.0, 0usize);
-        for chunk in order.chunks(config.batch_size) {
-            let keep = channel_subset(&mut rng, c, config.channel_subset_probability);
-            let mut batch = make_batch(chunk, train.layout, &train.channels, &keep)?;
-            let loss = batch_loss(&model, &mut batch, 0, &mut rng, config, false)?;
-            opt.backward_step(&loss)?;
-            total += loss.to_scalar::<f32>()? as f64;
-            steps += 1;
-        }
-        let row = LogRow {
-            phase: "ssl".into(),
-            pass,
-            train_loss: total / steps.max(1) as f64,
-            validation_loss: validation_reconstruction(&model, validation, config)?,
-            validation_accuracy: None,
-        };
-        on_pass(&row);
-        log.push(row);
-    }
-    let mut best = (f64::INFINITY, 0usize, snapshot(&model)?);
-    for pass in 0..config.supervised_passes {
-        let (mut total, mut steps) = (0.0, 0usize);
-        // Batches hold one task each (one head), in a shuffled interleaving.
-        let mut batches: Vec<(usize, Vec<&Sample>)> = Vec::new();
-        for task in 0..train.tasks.len() {
-            let mut labelled: Vec<&Sample> = samples
-                .iter()
-                .copied()
-                .filter(|s| s.task == task && s.label.is_some())
-                .collect();
-            rng.shuffle(&mut labelled);
-            batches.extend(
-                labelled
-                    .chunks(config.batch_size)
-                    .map(|ch| (task, ch.to_vec())),
-            );
-        }
-        rng.shuffle(&mut batches);
-        for (task, chunk) in &batches {
-            let keep = channel_subset(&mut rng, c, config.channel_subset_probability);
-            let mut batch = make_batch(chunk, train.layout, &train.channels, &keep)?;
-            let loss = batch_loss(&model, &mut batch, *task, &mut rng, config, true)?;
-            opt.backward_step(&loss)?;
-            total += loss.to_scalar::<f32>()? as f64;
-            steps += 1;
-        }
-        let (validation_loss, validation_accuracy) = evaluate(&model, validation)?;
-        let row = LogRow {
-            phase: "supervised".into(),
-            pass,
-            train_loss: total / steps.max(1) as f64,
-            validation_loss,
-            validation_accuracy: Some(validation_accuracy).filter(|a| a.is_finite()),
-        };
-        on_pass(&row);
-        log.push(row);
-        // Without held-out labels there is nothing to stop on: keep the latest weights.
-        if validation_loss.is_nan() || validation_loss < best.0 {
-            best = (validation_loss.min(f64::INFINITY), pass, snapshot(&model)?);
-        } else if pass >= best.1 + config.patience {
-            break;
-        }
-    }
-    restore(&model, &best.2)?;
+    )?)
+}
+
+/// Restores the best supervised pass, then fits the tangent heads of every task with labelled
+/// epochs in `train`.
+pub(crate) fn finish(
+    mut model: PopulationModel,
+    train: &Dataset,
+    validation: &Dataset,
+    log: Vec<LogRow>,
+    best: Best,
+) -> Result<Trained, PretrainError> {
+    restore(&model, &best.weights)?;
     let heads = fit_tangent_heads(&mut model, train, validation)?;
     Ok(Trained {
         model,
         log,
-        best_pass: best.1,
+        best_pass: best.pass,
         heads,
     })
+}
+
+/// The supervised pass with the lowest held-out loss, and its weights.
+pub(crate) struct Best {
+    loss: f64,
+    pass: usize,
+    weights: Vec<(String, Tensor)>,
+}
+
+/// The two training phases over one model and dataset, sharing the random stream and the log.
+pub(crate) struct Phases<'a> {
+    model: &'a PopulationModel,
+    train: &'a Dataset,
+    validation: &'a Dataset,
+    config: &'a PretrainConfig,
+    on_pass: &'a mut dyn FnMut(&LogRow),
+    rng: Rng,
+    samples: Vec<&'a Sample>,
+    /// One row per pass so far.
+    pub log: Vec<LogRow>,
+}
+
+impl<'a> Phases<'a> {
+    pub(crate) fn new(
+        model: &'a PopulationModel,
+        train: &'a Dataset,
+        validation: &'a Dataset,
+        config: &'a PretrainConfig,
+        on_pass: &'a mut dyn FnMut(&LogRow),
+    ) -> Self {
+        Phases {
+            model,
+            train,
+            validation,
+            config,
+            on_pass,
+            rng: Rng::new(config.seed.wrapping_add(1)),
+            samples: train
+                .subjects
+                .iter()
+                .flat_map(|s| s.samples.iter())
+                .collect(),
+            log: Vec::new(),
+        }
+    }
+
+    /// `config.ssl_passes` passes of masked-channel reconstruction over every sample.
+    pub(crate) fn self_supervised(&mut self, opt: &mut AdamW) -> Result<(), PretrainError> {
+        let (config, train) = (self.config, self.train);
+        let c = train.channels.len();
+        for pass in 0..config.ssl_passes {
+            let mut order: Vec<&Sample> = self.samples.clone();
+            self.rng.shuffle(&mut order);
+            let (mut total, mut steps) = (0.0, 0usize);
+            for chunk in order.chunks(config.batch_size) {
+                let keep = channel_subset(&mut self.rng, c, config.channel_subset_probability);
+                let mut batch = make_batch(chunk, train.layout, &train.channels, &keep)?;
+                let loss = batch_loss(self.model, &mut batch, 0, &mut self.rng, config, Loss::Ssl)?;
+                opt.backward_step(&loss)?;
+                total += loss.to_scalar::<f32>()? as f64;
+                steps += 1;
+            }
+            let row = LogRow {
+                phase: "ssl".into(),
+                pass,
+                train_loss: total / steps.max(1) as f64,
+                validation_loss: validation_reconstruction(self.model, self.validation, config)?,
+                validation_accuracy: None,
+            };
+            (self.on_pass)(&row);
+            self.log.push(row);
+        }
+        Ok(())
+    }
+
+    /// Up to `config.supervised_passes` passes over the labelled samples, stopping when the
+    /// held-out loss has not improved for `config.patience` passes. With `frozen`, the encoder's
+    /// embedding is a fixed input: only the heads `opt` holds learn, and no reconstruction loss
+    /// is computed.
+    pub(crate) fn supervised(
+        &mut self,
+        opt: &mut AdamW,
+        frozen: bool,
+    ) -> Result<Best, PretrainError> {
+        let (config, train) = (self.config, self.train);
+        let c = train.channels.len();
+        let how = if frozen { Loss::Head } else { Loss::Joint };
+        let mut best = Best {
+            loss: f64::INFINITY,
+            pass: 0,
+            weights: snapshot(self.model)?,
+        };
+        for pass in 0..config.supervised_passes {
+            let (mut total, mut steps) = (0.0, 0usize);
+            // Batches hold one task each (one head), in a shuffled interleaving.
+            let mut batches: Vec<(usize, Vec<&Sample>)> = Vec::new();
+            for task in 0..train.tasks.len() {
+                let mut labelled: Vec<&Sample> = self
+                    .samples
+                    .iter()
+                    .copied()
+                    .filter(|s| s.task == task && s.label.is_some())
+                    .collect();
+                self.rng.shuffle(&mut labelled);
+                batches.extend(
+                    labelled
+                        .chunks(config.batch_size)
+                        .map(|ch| (task, ch.to_vec())),
+                );
+            }
+            self.rng.shuffle(&mut batches);
+            for (task, chunk) in &batches {
+                let keep = channel_subset(&mut self.rng, c, config.channel_subset_probability);
+                let mut batch = make_batch(chunk, train.layout, &train.channels, &keep)?;
+                let loss = batch_loss(self.model, &mut batch, *task, &mut self.rng, config, how)?;
+                opt.backward_step(&loss)?;
+                total += loss.to_scalar::<f32>()? as f64;
+                steps += 1;
+            }
+            let (validation_loss, validation_accuracy) = evaluate(self.model, self.validation)?;
+            let row = LogRow {
+                phase: "supervised".into(),
+                pass,
+                train_loss: total / steps.max(1) as f64,
+                validation_loss,
+                validation_accuracy: Some(validation_accuracy).filter(|a| a.is_finite()),
+            };
+            (self.on_pass)(&row);
+            self.log.push(row);
+            // Without held-out labels there is nothing to stop on: keep the latest weights.
+            if validation_loss.is_nan() || validation_loss < best.loss {
+                best = Best {
+                    loss: validation_loss.min(f64::INFINITY),
+                    pass,
+                    weights: snapshot(self.model)?,
+                };
+            } else if pass >= best.pass + config.patience {
+                break;
+            }
+        }
+        Ok(best)
+    }
 }
