@@ -303,6 +303,42 @@ fn bdf_is_scaled_into_16_bits() {
     assert_same(&original, &back);
 }
 
+#[test]
+fn bdf_output_keeps_24_bits_and_round_trips() {
+    let original = edf::read_recording(common::data_file(
+        "peer/pyedflib/pyedflib__tests__data__test_generator.bdf",
+    ))
+    .unwrap();
+    let bdf = WriteOptions {
+        bdf: true,
+        ..WriteOptions::default()
+    };
+    let (dir, back) = write_and_read(&original, &bdf);
+    assert_eq!(back.format, Format::BdfPlusC);
+    for (a, b) in original.channels.iter().zip(&back.channels) {
+        assert_eq!(
+            (a.digital_min, a.digital_max),
+            (b.digital_min, b.digital_max)
+        );
+    }
+    assert_same(&original, &back);
+    let bytes = std::fs::read(dir.path().join("out.edf")).unwrap();
+    assert_eq!(&bytes[..8], b"\xffBIOSEMI");
+}
+
+#[test]
+fn an_edf_run_written_as_bdf_reads_back_with_its_events() {
+    let original = edf::read_recording(common::data_file("eegmmidb/S001/S001R04.edf")).unwrap();
+    let bdf = WriteOptions {
+        bdf: true,
+        ..WriteOptions::default()
+    };
+    let (_dir, back) = write_and_read(&original, &bdf);
+    assert_eq!(back.format, Format::BdfPlusC);
+    assert_eq!(back.annotations.len(), 30);
+    assert_same(&original, &back);
+}
+
 /// Every readable file of the shared data with data records, written and read back.
 #[cfg_attr(not(shared_corpus), ignore = "needs the shared corpus")]
 #[test]

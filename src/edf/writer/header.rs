@@ -34,19 +34,20 @@ pub(super) fn fit_number(x: f64, width: usize, round: Round) -> Option<String> {
 pub(super) fn signal_fields(
     c: &Channel,
     spr: usize,
+    format: SampleFormat,
 ) -> std::result::Result<([String; 10], Quantizer), String> {
     let degenerate = c.digital_min == c.digital_max
         || c.physical_min == c.physical_max
         || !(c.physical_max - c.physical_min).is_finite();
-    let in_16_bits = |d: i32| (i32::from(i16::MIN)..=i32::from(i16::MAX)).contains(&d);
+    let fits = |d: i32| (format.min..=format.max).contains(&d);
     let (dmin, dmax) = if degenerate {
-        (i16::MIN.into(), i16::MAX.into())
-    } else if in_16_bits(c.digital_min) && in_16_bits(c.digital_max) {
+        (format.min, format.max)
+    } else if fits(c.digital_min) && fits(c.digital_max) {
         (c.digital_min, c.digital_max)
     } else if c.digital_min < c.digital_max {
-        (i16::MIN.into(), i16::MAX.into())
+        (format.min, format.max)
     } else {
-        (i16::MAX.into(), i16::MIN.into())
+        (format.max, format.min)
     };
     let (pmin, pmax) = if degenerate {
         (f64::from(dmin), f64::from(dmax))
@@ -97,16 +98,21 @@ pub(super) fn signal_fields(
     ))
 }
 
-pub(super) fn annotation_signal_fields(spr: usize) -> [String; 10] {
+pub(super) fn annotation_signal_fields(spr: usize, format: SampleFormat) -> [String; 10] {
     let s = |x: &str| x.to_string();
+    let label = if format == SampleFormat::BDF {
+        "BDF Annotations"
+    } else {
+        "EDF Annotations"
+    };
     [
-        s("EDF Annotations"),
+        s(label),
         s(""),
         s(""),
         s("-1"),
         s("1"),
-        s("-32768"),
-        s("32767"),
+        format.min.to_string(),
+        format.max.to_string(),
         s(""),
         spr.to_string(),
         s(""),

@@ -1,4 +1,5 @@
-//! Writing a [`Recording`] as a 16-bit EDF+ file (EDF+C, or EDF+D when it has gaps).
+//! Writing a [`Recording`] as a 16-bit EDF+ file or a 24-bit BDF+ file (`+C`, or `+D` when it
+//! has gaps).
 
 mod annotations;
 mod header;
@@ -23,9 +24,46 @@ pub struct WriteOptions {
     /// Duration of a data record in seconds; `None` keeps the recording's. Every channel must fill
     /// a whole number of samples per record and every segment a whole number of records.
     pub record_duration_s: Option<f64>,
+    /// Write 24-bit BDF+ (BioSemi's format, version `\xffBIOSEMI`, `BDF Annotations`) instead of
+    /// 16-bit EDF+.
+    pub bdf: bool,
 }
 
-/// Writes `recording` to `path` as a 16-bit EDF+ file.
+/// Sample width and digital range of the written format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct SampleFormat {
+    /// Bytes per sample.
+    bytes: usize,
+    /// Smallest digital value.
+    min: i32,
+    /// Largest digital value.
+    max: i32,
+}
+
+impl SampleFormat {
+    const EDF: SampleFormat = SampleFormat {
+        bytes: 2,
+        min: i16::MIN as i32,
+        max: i16::MAX as i32,
+    };
+    const BDF: SampleFormat = SampleFormat {
+        bytes: 3,
+        min: -(1 << 23),
+        max: (1 << 23) - 1,
+    };
+
+    fn of(options: &WriteOptions) -> Self {
+        if options.bdf {
+            Self::BDF
+        } else {
+            Self::EDF
+        }
+    }
+}
+
+/// Writes `recording` to `path` as a 16-bit EDF+ file, or a 24-bit BDF+ file with
+/// [`WriteOptions::bdf`] (the same rules with 24-bit samples, `BDF+C`/`BDF+D` and
+/// `BDF Annotations`).
 ///
 /// - EDF+C when the recording is one contiguous segment, EDF+D otherwise; one `EDF Annotations`
 ///   signal (the last) holds each record's time-keeping TAL (its onset; the sub-second start in
@@ -77,6 +115,7 @@ struct Plan<'a> {
     header: Vec<u8>,
     samples_per_record: Vec<usize>,
     quantizers: Vec<Quantizer>,
+    format: SampleFormat,
     /// Onset of each record in the header's time frame (sub-second start included).
     record_times: Vec<f64>,
     /// Indices into `recording.annotations` stored in each record.
@@ -152,30 +191,42 @@ impl<'a> Plan<'a> {
             .collect();
         let (placement, annotation_bytes) =
             place_annotations(recording, &record_times, subsecond).map_err(fail)?;
+        let format = SampleFormat::of(options);
         let mut quantizers = Vec::with_capacity(channels.len());
         let mut signals = Vec::with_capacity(channels.len() + 1);
         for (i, c) in channels.iter().enumerate() {
             if labels::is_annotation_label(&c.label) {
                 return Err(fail(format!("data channel {i} is labelled {:?}", c.label)));
             }
-            let (fields, q) = signal_fields(c, samples_per_record[i]).map_err(fail)?;
+            let (fields, q) = signal_fields(c, samples_per_record[i], format).map_err(fail)?;
             signals.push(fields);
             quantizers.push(q);
         }
-        signals.push(annotation_signal_fields(annotation_bytes.div_ceil(2)));
-        let format = if segments.len() > 1 { "EDF+D" } else { "EDF+C" };
-        let fixed = fixed_fields(recording, options, format, records, &duration_text);
-        let header = header_bytes(&fixed, &signals).map_err(fail)?;
+        let annotation_samples = annotation_bytes.div_ceil(format.bytes);
+        signals.push(annotation_signal_fields(annotation_samples, format));
+        let kind = match (options.bdf, segments.len() > 1) {
+            (false, false) => "EDF+C",
+            (false, true) => "EDF+D",
+            (true, false) => "BDF+C",
+            (true, true) => "BDF+D",
+        };
+        let fixed = fixed_fields(recording, options, kind, records, &duration_text);
+        let mut header = header_bytes(&fixed, &signals).map_err(fail)?;
+        if options.bdf {
+            // BDF's version field is the one non-ASCII byte of the header.
+            header[..8].copy_from_slice(b"\xffBIOSEMI");
+        }
         Ok(Plan {
             path,
             recording,
             header,
             samples_per_record,
             quantizers,
+            format,
             record_times,
             placement,
             subsecond,
-            annotation_bytes: annotation_bytes.div_ceil(2) * 2,
+            annotation_bytes: annotation_samples * format.bytes,
         })
     }
 
@@ -187,8 +238,9 @@ impl<'a> Plan<'a> {
             source,
         };
         out.write_all(&self.header).map_err(io)?;
+        let width = self.format.bytes;
         let record_bytes =
-            self.samples_per_record.iter().sum::<usize>() * 2 + self.annotation_bytes;
+            self.samples_per_record.iter().sum::<usize>() * width + self.annotation_bytes;
         let mut buf = vec![
             0_u8;
             if self.record_times.is_empty() {
@@ -201,8 +253,8 @@ impl<'a> Plan<'a> {
             let mut at = 0;
             for (i, x) in self.recording.data.iter().enumerate() {
                 let spr = self.samples_per_record[i];
-                let bytes = &mut buf[at..at + 2 * spr];
-                if !quantize(&x[r * spr..(r + 1) * spr], self.quantizers[i], bytes) {
+                let bytes = &mut buf[at..at + width * spr];
+                if !quantize(&x[r * spr..(r + 1) * spr], self.quantizers[i], bytes, width) {
                     return Err(EdfError::Write {
                         path: self.path.to_path_buf(),
                         reason: format!(
@@ -211,7 +263,7 @@ impl<'a> Plan<'a> {
                         ),
                     });
                 }
-                at += 2 * spr;
+                at += width * spr;
             }
             let tals = &mut buf[at..];
             tals.fill(0);
@@ -298,14 +350,16 @@ fn record_counts(
     Ok(counts)
 }
 
-/// Quantizes `samples` into little-endian 16-bit `out`; false when a sample is NaN.
+/// Quantizes `samples` into little-endian `width`-byte (2 or 3) integers in `out`; false when a
+/// sample is NaN.
 #[inline]
-fn quantize(samples: &[f32], q: Quantizer, out: &mut [u8]) -> bool {
+fn quantize(samples: &[f32], q: Quantizer, out: &mut [u8], width: usize) -> bool {
     let mut nan = false;
-    for (x, o) in samples.iter().zip(out.chunks_exact_mut(2)) {
+    for (x, o) in samples.iter().zip(out.chunks_exact_mut(width)) {
         let v = (f64::from(*x) * q.scale + q.base).round().clamp(q.lo, q.hi);
         nan |= v.is_nan();
-        o.copy_from_slice(&(v as i16).to_le_bytes());
+        // Two's complement, low bytes first: the low `width` bytes of the 32-bit value.
+        o.copy_from_slice(&(v as i32).to_le_bytes()[..width]);
     }
     !nan
 }
@@ -362,9 +416,17 @@ mod tests {
             hi: 32767.0,
         };
         let mut out = [0_u8; 8];
-        assert!(quantize(&[0.04, -0.06, 1e9, -1e9], q, &mut out));
+        assert!(quantize(&[0.04, -0.06, 1e9, -1e9], q, &mut out, 2));
         assert_eq!(out, [0, 0, 255, 255, 255, 127, 0, 128]);
-        assert!(!quantize(&[f32::NAN], q, &mut out[..2]));
+        assert!(!quantize(&[f32::NAN], q, &mut out[..2], 2));
+        let q24 = Quantizer {
+            lo: -8388608.0,
+            hi: 8388607.0,
+            ..q
+        };
+        let mut out = [0_u8; 9];
+        assert!(quantize(&[-0.1, 1e9, -1e9], q24, &mut out, 3));
+        assert_eq!(out, [255, 255, 255, 255, 255, 127, 0, 0, 128]);
     }
 
     #[test]
