@@ -156,7 +156,10 @@ fn continued_self_supervision_moves_the_encoder_and_says_so() {
     let dir = tempfile::tempdir().expect("tempdir");
     let child = dir.path().join("child");
     let log = add_fists_feet(&child, &["--ssl-passes", "1"]);
-    assert!(log.contains("1 more self-supervised passes"), "{log}");
+    assert!(
+        log.contains("trained 1 more self-supervised passes"),
+        "{log}"
+    );
     let manifest = eegadapt::pretrain::read_manifest(&child).expect("child manifest");
     assert_eq!(manifest.lineage.expect("lineage").continued_ssl_passes, 1);
     assert_ne!(

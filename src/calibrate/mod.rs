@@ -257,6 +257,24 @@ pub fn calibrate_new_head(
     n_classes: usize,
     options: &CalibrateOptions,
 ) -> Result<Calibrated, CalibrateError> {
+    calibrate_new_head_among(
+        population,
+        input,
+        n_classes,
+        options,
+        Strategy::new_head_candidates(),
+    )
+}
+
+/// [`calibrate_new_head`] choosing among `candidates` (one candidate: that approach, for
+/// benchmarks that score each).
+pub fn calibrate_new_head_among(
+    population: &PopulationModel,
+    input: &CalibrationInput,
+    n_classes: usize,
+    options: &CalibrateOptions,
+    candidates: Vec<Strategy>,
+) -> Result<Calibrated, CalibrateError> {
     if n_classes < 2 {
         return Err(CalibrateError::Refused(format!(
             "a task needs two or more classes, this one has {n_classes}"
@@ -269,7 +287,7 @@ pub fn calibrate_new_head(
         Head {
             prior: None,
             n_classes,
-            candidates: Strategy::new_head_candidates(),
+            candidates,
             new: true,
         },
     )

@@ -6,20 +6,22 @@ use std::process::ExitCode;
 
 use anyhow::bail;
 use clap::Args;
-use eegadapt::bench::{mean_std, BenchReport, Progress, Protocol};
+use eegadapt::bench::{Progress, Protocol};
 use eegadapt::pipeline::{
-    bench_files, one_line, BenchEvent, BenchFiles, PipelineError, CLASSICAL_WINDOW,
+    bench_files, cross_task_files, one_line, BenchEvent, BenchFiles, CrossTaskFiles, CrossTaskRow,
+    PipelineError, CROSS_TASK,
 };
-use eegadapt::task::Task;
+use eegadapt::pretrain::LogRow;
 
 use super::features::progress_bar;
 
 /// Arguments of `bench`.
 #[derive(Args)]
 pub struct BenchArgs {
-    /// Protocol: eegmmidb-lr (calibrate on imagined run 4, score runs 8 + 12) or eegmmidb-lr-dev
+    /// Protocol: eegmmidb-lr (calibrate on imagined run 4, score runs 8 + 12), eegmmidb-lr-dev
     /// (for choosing methods: calibrate on executed run 3, score runs 7 + 11; runs 8 and 12
-    /// never read).
+    /// never read) or eegmmidb-ff (cross-task: encoder from left/right runs, fists vs feet
+    /// calibrated on run 6 with a new head, scored on runs 10 + 14).
     protocol: String,
     /// EEGMMIDB folder (S001/S001R04.edf ...), or feature tables.
     #[arg(long, required = true, num_args = 1..)]
@@ -45,20 +47,29 @@ pub struct BenchArgs {
     /// CP1,CPz,CP2,CP4,CP6`, far from the eyes.
     #[arg(long, value_delimiter = ',')]
     channels: Vec<String>,
+    /// Self-supervised pretraining passes of each encoder (eegmmidb-ff only).
+    #[arg(long)]
+    ssl_passes: Option<usize>,
+    /// Most supervised pretraining passes of each encoder (eegmmidb-ff only).
+    #[arg(long)]
+    max_passes: Option<usize>,
 }
 
 /// Runs the command.
 pub fn run(args: &BenchArgs) -> anyhow::Result<ExitCode> {
-    let Some(protocol) = Protocol::named(&args.protocol) else {
-        bail!(
-            "unknown benchmark {:?}; available: eegmmidb-lr, eegmmidb-lr-dev",
-            args.protocol
-        );
-    };
     let jobs = super::limit_threads(args.jobs);
     let _ = rayon::ThreadPoolBuilder::new()
         .num_threads(jobs)
         .build_global();
+    if args.protocol == CROSS_TASK {
+        return cross_task(args, jobs);
+    }
+    let Some(protocol) = Protocol::named(&args.protocol) else {
+        bail!(
+            "unknown benchmark {:?}; available: eegmmidb-lr, eegmmidb-lr-dev, {CROSS_TASK}",
+            args.protocol
+        );
+    };
     let request = BenchFiles {
         protocol,
         data: args.data.clone(),
@@ -99,7 +110,7 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<ExitCode> {
     if args.json {
         writeln!(std::io::stdout().lock(), "{}", outcome.json)?;
     } else {
-        print_table(&outcome.report, &outcome.tasks, outcome.seconds);
+        write!(std::io::stdout().lock(), "{}", outcome.table())?;
         eprintln!(
             "results in {} (bench.json, summary.svg/png, personalized_vs_classical.svg/png)",
             args.out.display()
@@ -108,81 +119,40 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn print_table(report: &BenchReport, tasks: &[Task], seconds: f64) {
-    let mut out = std::io::stdout().lock();
-    let methods = report.methods();
-    let names: Vec<&String> = methods.keys().collect();
-    let _ = writeln!(out, "{}", report.protocol.description);
-    let _ = write!(out, "{:<8}", "subject");
-    for n in &names {
-        let _ = write!(out, " {:>w$}", short(n), w = WIDTH);
+/// `bench eegmmidb-ff`: the cross-task row (see [`eegadapt::pipeline::cross_task_files`]).
+fn cross_task(args: &BenchArgs, jobs: usize) -> anyhow::Result<ExitCode> {
+    if args.folds.is_some() || !args.channels.is_empty() {
+        bail!("--folds and --channels do not apply to {CROSS_TASK}");
     }
-    let _ = writeln!(out, "  strategy");
-    for s in &report.subjects {
-        let _ = write!(out, "{:<8}", s.subject);
-        for n in &names {
-            match s.accuracy.get(*n) {
-                Some(v) => write!(out, " {v:>w$.3}", w = WIDTH),
-                None => write!(out, " {:>w$}", "-", w = WIDTH),
-            }
-            .ok();
-        }
-        let _ = writeln!(out, "  {}", s.strategy);
+    let request = CrossTaskFiles {
+        data: args.data.clone(),
+        out: args.out.clone(),
+        seed: args.seed,
+        ssl_passes: args.ssl_passes,
+        max_passes: args.max_passes,
+        threads: jobs,
+    };
+    let bar = progress_bar(0);
+    let mut on_pass = |subject: &str, row: &LogRow, passes: usize| {
+        bar.set_length(passes as u64);
+        bar.set_position(row.pass as u64);
+        bar.set_message(format!(
+            "{subject}: encoder {} pass {}",
+            row.phase, row.pass
+        ));
+    };
+    let on_skip = |e: &PipelineError| eprintln!("eegadapt: {} (skipped)", one_line(e));
+    let mut on_subject = |r: &CrossTaskRow| bar.println(format!("{}: {:?}", r.subject, r.accuracy));
+    let report = cross_task_files(&request, &on_skip, &mut on_pass, &mut on_subject)?;
+    bar.finish_and_clear();
+    if args.json {
+        writeln!(
+            std::io::stdout().lock(),
+            "{}",
+            serde_json::to_string(&report)?
+        )?;
+    } else {
+        write!(std::io::stdout().lock(), "{}", report.table())?;
     }
-    for (label, pick) in [("mean", 0), ("std", 1)] {
-        let _ = write!(out, "{label:<8}");
-        for n in &names {
-            let (m, sd) = mean_std(&methods[*n]);
-            let _ = write!(out, " {:>w$.3}", if pick == 0 { m } else { sd }, w = WIDTH);
-        }
-        let _ = writeln!(out);
-    }
-    for (name, p) in report.wilcoxon() {
-        let p = p.map_or("n/a (no differences)".to_string(), |p| format!("{p:.4}"));
-        let _ = writeln!(out, "Wilcoxon {name}: p = {p}");
-    }
-    if let Some(o) = report.optimism() {
-        let _ = writeln!(
-            out,
-            "selection optimism (inner-CV accuracy of the chosen candidate minus its test accuracy): {o:+.3}"
-        );
-    }
-    if !report.pretraining_only.is_empty() {
-        let _ = writeln!(
-            out,
-            "pretraining only (no {} and {:?}): {}",
-            report.protocol.calibration_run,
-            report.protocol.test_runs,
-            report.pretraining_only.join(", ")
-        );
-    }
-    let window = tasks
-        .first()
-        .map_or(String::new(), |t| format!("{}-{} s", t.tmin, t.tmax));
-    let _ = writeln!(
-        out,
-        "{} subjects, {} folds, window {window} (classical {}-{} s), {:.0} s",
-        report.subjects.len(),
-        report.folds.len(),
-        CLASSICAL_WINDOW.0,
-        CLASSICAL_WINDOW.1,
-        seconds
-    );
-}
-
-const WIDTH: usize = 9;
-
-/// Column names shortened for the terminal table (full names in the JSON).
-fn short(name: &str) -> String {
-    match name {
-        "classical_pooled" => "classical".into(),
-        "classical_pooled_our_window" => "class.win".into(),
-        "personalized" => "personal".into(),
-        "population" => "populat.".into(),
-        "subject_only" => "subj.only".into(),
-        "with_encoder" => "w.encod.".into(),
-        other if other.starts_with("calibration_") => format!("cal{}", &other[12..]),
-        other if other.starts_with("with_unlabelled_") => format!("unl{}", &other[16..]),
-        other => other.replace("kshot_", "k="),
-    }
+    Ok(ExitCode::SUCCESS)
 }

@@ -7,8 +7,8 @@ use std::time::Instant;
 
 use clap::Args;
 use eegadapt::features::FeatureConfig;
-use eegadapt::pipeline::{load_features, one_line, pretrain_sets, PretrainFiles};
-use eegadapt::pretrain::{read_manifest, LogRow, SubjectScore};
+use eegadapt::pipeline::{load_features, one_line, pretrain_sets, scores_table, PretrainFiles};
+use eegadapt::pretrain::{read_manifest, LogRow};
 use eegadapt::task::Task;
 
 use super::features::progress_bar_of;
@@ -108,32 +108,20 @@ pub fn run(args: &PretrainArgs) -> anyhow::Result<ExitCode> {
     };
     let pretrained = pretrain_sets(&sets, &request, &mut on_pass)?;
     bar.finish_and_clear();
+    let mut out = std::io::stdout().lock();
     if let Some(k) = args.evaluate_folds {
-        print_scores(
-            &format!("leave-subjects-out, {k} folds (population model, no calibration)"),
-            &pretrained.cross_validation,
-        );
+        let title = format!("leave-subjects-out, {k} folds (population model, no calibration)");
+        write!(
+            out,
+            "{}",
+            scores_table(&title, &pretrained.cross_validation)
+        )?;
     }
-    print_scores(
-        "held-out subjects (population model, no calibration)",
-        &pretrained.holdout,
-    );
+    let title = "held-out subjects (population model, no calibration)";
+    write!(out, "{}", scores_table(title, &pretrained.holdout))?;
     let manifest = &pretrained.manifest;
     if let Some(lineage) = &manifest.lineage {
-        eprintln!(
-            "added {} to the encoder of {} (weights {}; encoder {})",
-            lineage.added_tasks.join(", "),
-            lineage.parent_tasks.join(", "),
-            short(&lineage.parent_weights_sha256),
-            if lineage.continued_ssl_passes == 0 {
-                "frozen".to_string()
-            } else {
-                format!(
-                    "{} more self-supervised passes",
-                    lineage.continued_ssl_passes
-                )
-            }
-        );
+        eprintln!("{lineage}");
     }
     eprintln!(
         "encoder written to {} ({} subjects, {:.1} s training, {:.1} s in all; best pass {}, validation accuracy {:.3})",
@@ -145,42 +133,4 @@ pub fn run(args: &PretrainArgs) -> anyhow::Result<ExitCode> {
         manifest.metrics.validation_accuracy.unwrap_or(f64::NAN)
     );
     Ok(ExitCode::SUCCESS)
-}
-
-fn short(sha: &str) -> &str {
-    sha.get(..12).unwrap_or(sha)
-}
-
-fn mean_std(values: &[f64]) -> (f64, f64) {
-    let n = values.len() as f64;
-    let mean = values.iter().sum::<f64>() / n;
-    let var = values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / n;
-    (mean, var.sqrt())
-}
-
-fn print_scores(title: &str, scores: &[SubjectScore]) {
-    if scores.is_empty() {
-        return;
-    }
-    let mut out = std::io::stdout().lock();
-    let _ = writeln!(out, "{title}");
-    let _ = writeln!(
-        out,
-        "  {:<10} {:<14} {:>6} {:>9} {:>12}",
-        "subject", "task", "epochs", "accuracy", "10-20 only"
-    );
-    for s in scores {
-        let a19 = s
-            .accuracy_1020
-            .map_or("-".to_string(), |a| format!("{a:.3}"));
-        let _ = writeln!(
-            out,
-            "  {:<10} {:<14} {:>6} {:>9.3} {:>12}",
-            s.subject, s.task, s.n_test, s.accuracy, a19
-        );
-    }
-    let (m, sd) = mean_std(&scores.iter().map(|s| s.accuracy).collect::<Vec<_>>());
-    let a19: Vec<f64> = scores.iter().filter_map(|s| s.accuracy_1020).collect();
-    let (m19, sd19) = mean_std(&a19);
-    let _ = writeln!(out, "  mean +- std: {m:.3} +- {sd:.3} (all channels), {m19:.3} +- {sd19:.3} (10-20 only), {} subjects", scores.len());
 }

@@ -290,3 +290,89 @@ pub fn bench_json(
         "summary": summary,
     })
 }
+
+impl BenchOutcome {
+    /// The result as the terminal table `bench` prints: one column per method, mean and std,
+    /// the Wilcoxon tests, the selection's optimism and the run's size.
+    pub fn table(&self) -> String {
+        use std::fmt::Write as _;
+        let (report, tasks, seconds) = (&self.report, &self.tasks, self.seconds);
+        let mut out = String::new();
+        let methods = report.methods();
+        let names: Vec<&String> = methods.keys().collect();
+        let _ = writeln!(out, "{}", report.protocol.description);
+        let _ = write!(out, "{:<8}", "subject");
+        for n in &names {
+            let _ = write!(out, " {:>w$}", short(n), w = WIDTH);
+        }
+        let _ = writeln!(out, "  strategy");
+        for s in &report.subjects {
+            let _ = write!(out, "{:<8}", s.subject);
+            for n in &names {
+                match s.accuracy.get(*n) {
+                    Some(v) => write!(out, " {v:>w$.3}", w = WIDTH),
+                    None => write!(out, " {:>w$}", "-", w = WIDTH),
+                }
+                .ok();
+            }
+            let _ = writeln!(out, "  {}", s.strategy);
+        }
+        for (label, pick) in [("mean", 0), ("std", 1)] {
+            let _ = write!(out, "{label:<8}");
+            for n in &names {
+                let (m, sd) = mean_std(&methods[*n]);
+                let _ = write!(out, " {:>w$.3}", if pick == 0 { m } else { sd }, w = WIDTH);
+            }
+            let _ = writeln!(out);
+        }
+        for (name, p) in report.wilcoxon() {
+            let p = p.map_or("n/a (no differences)".to_string(), |p| format!("{p:.4}"));
+            let _ = writeln!(out, "Wilcoxon {name}: p = {p}");
+        }
+        if let Some(o) = report.optimism() {
+            let _ = writeln!(
+            out,
+            "selection optimism (inner-CV accuracy of the chosen candidate minus its test accuracy): {o:+.3}"
+        );
+        }
+        if !report.pretraining_only.is_empty() {
+            let _ = writeln!(
+                out,
+                "pretraining only (no {} and {:?}): {}",
+                report.protocol.calibration_run,
+                report.protocol.test_runs,
+                report.pretraining_only.join(", ")
+            );
+        }
+        let window = tasks
+            .first()
+            .map_or(String::new(), |t| format!("{}-{} s", t.tmin, t.tmax));
+        let _ = writeln!(
+            out,
+            "{} subjects, {} folds, window {window} (classical {}-{} s), {:.0} s",
+            report.subjects.len(),
+            report.folds.len(),
+            CLASSICAL_WINDOW.0,
+            CLASSICAL_WINDOW.1,
+            seconds
+        );
+        out
+    }
+}
+
+const WIDTH: usize = 9;
+
+/// Column names shortened for the terminal table (full names in the JSON).
+fn short(name: &str) -> String {
+    match name {
+        "classical_pooled" => "classical".into(),
+        "classical_pooled_our_window" => "class.win".into(),
+        "personalized" => "personal".into(),
+        "population" => "populat.".into(),
+        "subject_only" => "subj.only".into(),
+        "with_encoder" => "w.encod.".into(),
+        other if other.starts_with("calibration_") => format!("cal{}", &other[12..]),
+        other if other.starts_with("with_unlabelled_") => format!("unl{}", &other[16..]),
+        other => other.replace("kshot_", "k="),
+    }
+}

@@ -6,7 +6,7 @@ use std::time::Instant;
 use super::{features_of, PipelineError};
 use crate::calibrate::{
     self, diagnostics, CalibrateOptions, CalibrationInput, EncoderReference, LoadedSubject,
-    Provenance, SubjectManifest,
+    Provenance, Strategy, SubjectManifest,
 };
 use crate::features::{feature_config_hash, FeatureRow, FeatureSet};
 use crate::pretrain;
@@ -67,6 +67,15 @@ fn sets_of(
 /// Calibrates a subject from recordings and writes the subject model (weights, `subject.json`,
 /// diagnostic plots) to `request.out`.
 pub fn calibrate_files(request: &CalibrateFiles) -> Result<CalibrationSummary, PipelineError> {
+    calibrate_files_as(request, None)
+}
+
+/// [`calibrate_files`] with the approach fixed to `only` instead of chosen by inner
+/// cross-validation (`None`: chosen as usual), for benchmarks that score each approach.
+pub fn calibrate_files_as(
+    request: &CalibrateFiles,
+    only: Option<Strategy>,
+) -> Result<CalibrationSummary, PipelineError> {
     let CalibrateFiles {
         encoder: encoder_dir,
         task: task_name,
@@ -153,10 +162,25 @@ pub fn calibrate_files(request: &CalibrateFiles) -> Result<CalibrationSummary, P
         labelled,
         unlabeled: unlabeled_rows,
     };
-    let options = CalibrateOptions::default();
-    let calibrated = match head_index {
-        Some(_) => calibrate::calibrate(&population, &input, &options)?,
-        None => calibrate::calibrate_new_head(&population, &input, task.classes.len(), &options)?,
+    let mut options = CalibrateOptions::default();
+    let calibrated = match (head_index, only) {
+        (Some(_), only) => {
+            if let Some(s) = only {
+                options.candidates = vec![s];
+                options.use_encoder |= s.tunes_encoder();
+            }
+            calibrate::calibrate(&population, &input, &options)?
+        }
+        (None, None) => {
+            calibrate::calibrate_new_head(&population, &input, task.classes.len(), &options)?
+        }
+        (None, Some(s)) => calibrate::calibrate_new_head_among(
+            &population,
+            &input,
+            task.classes.len(),
+            &options,
+            vec![s],
+        )?,
     };
     let encoder_path =
         std::fs::canonicalize(encoder_dir).unwrap_or_else(|_| encoder_dir.to_path_buf());

@@ -7,6 +7,7 @@
 
 mod bench;
 mod calibrate;
+mod cross_task;
 mod inputs;
 mod inspect;
 mod predict;
@@ -19,13 +20,16 @@ pub use bench::{
     bench_files, bench_json, classical_task, pick_channels, write_bench_plots, BenchEvent,
     BenchFiles, BenchOutcome, CLASSICAL_WINDOW,
 };
-pub use calibrate::{calibrate_files, CalibrateFiles, CalibrationSummary};
+pub use calibrate::{calibrate_files, calibrate_files_as, CalibrateFiles, CalibrationSummary};
+pub use cross_task::{
+    column_of, cross_task_files, CrossTaskFiles, CrossTaskReport, CrossTaskRow, CHOSEN, CROSS_TASK,
+};
 pub use inputs::{
     collect_inputs, feature_table, features_of, is_parquet, load_features, TableOutcome,
 };
 pub use inspect::{inspect_json, write_inspection};
 pub use predict::{held_out_of, predict_files, PredictReport};
-pub use pretrain::{pretrain_sets, write_training_log, PretrainFiles, Pretrained};
+pub use pretrain::{pretrain_sets, scores_table, write_training_log, PretrainFiles, Pretrained};
 pub use subject::process_subject;
 
 /// Why a pipeline step failed.

@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use super::PipelineError;
+use crate::bench::mean_std;
 use crate::features::{feature_config_hash, FeatureConfig, FeatureRow, FeatureSet};
 use crate::plots::{line_chart, Series};
 use crate::pretrain::{
@@ -391,4 +392,37 @@ pub fn write_training_log(dir: &Path, log: &[LogRow]) -> Result<(), PipelineErro
         )?;
     }
     Ok(())
+}
+
+/// Population scores as a text table under `title`, with their mean and standard deviation
+/// (empty without scores).
+pub fn scores_table(title: &str, scores: &[SubjectScore]) -> String {
+    use std::fmt::Write as _;
+    if scores.is_empty() {
+        return String::new();
+    }
+    let mut out = format!(
+        "{title}\n  {:<10} {:<14} {:>6} {:>9} {:>12}\n",
+        "subject", "task", "epochs", "accuracy", "10-20 only"
+    );
+    for s in scores {
+        let a19 = s
+            .accuracy_1020
+            .map_or("-".to_string(), |a| format!("{a:.3}"));
+        let _ = writeln!(
+            out,
+            "  {:<10} {:<14} {:>6} {:>9.3} {:>12}",
+            s.subject, s.task, s.n_test, s.accuracy, a19
+        );
+    }
+    let all: Vec<f64> = scores.iter().map(|s| s.accuracy).collect();
+    let ten_twenty: Vec<f64> = scores.iter().filter_map(|s| s.accuracy_1020).collect();
+    let (m, sd) = mean_std(&all);
+    let _ = write!(out, "  mean +- std: {m:.3} +- {sd:.3} (all channels), ");
+    if !ten_twenty.is_empty() {
+        let (m19, sd19) = mean_std(&ten_twenty);
+        let _ = write!(out, "{m19:.3} +- {sd19:.3} (10-20 only), ");
+    }
+    let _ = writeln!(out, "{} subjects", scores.len());
+    out
 }

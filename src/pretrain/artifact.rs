@@ -115,6 +115,24 @@ pub struct Lineage {
     pub continued_ssl_passes: usize,
 }
 
+impl std::fmt::Display for Lineage {
+    /// One line: what was added to which encoder, and whether the encoder changed.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let sha = &self.parent_weights_sha256;
+        write!(
+            f,
+            "added {} to the encoder of {} (weights {}; encoder ",
+            self.added_tasks.join(", "),
+            self.parent_tasks.join(", "),
+            sha.get(..12).unwrap_or(sha)
+        )?;
+        match self.continued_ssl_passes {
+            0 => write!(f, "frozen)"),
+            n => write!(f, "trained {n} more self-supervised passes)"),
+        }
+    }
+}
+
 fn io(path: &Path) -> impl Fn(&'static str, std::io::Error) -> PretrainError + '_ {
     move |action, source| PretrainError::Io {
         path: path.to_path_buf(),
