@@ -11,6 +11,8 @@
 //! - **Nothing half-written.** Every file is written to a temporary name and renamed.
 
 pub mod manifest;
+pub mod shard;
+pub mod slurm;
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
@@ -21,6 +23,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 pub use manifest::{parse_manifest, read_manifest, Role, SubjectJob};
+pub use shard::{merge, Merged, Shard};
 
 use crate::atomic::write_atomically;
 use crate::store::sha256_file;
@@ -31,6 +34,8 @@ pub const DONE_MARKER: &str = "batch.json";
 pub const SUMMARY_CSV: &str = "summary.csv";
 /// Summary files in the output folder.
 pub const SUMMARY_JSON: &str = "summary.json";
+/// Page in the output folder linking every subject's report.
+pub const INDEX_HTML: &str = "index.html";
 
 /// Why a batch could not start, or a file could not be written.
 #[derive(Debug, thiserror::Error)]
@@ -244,9 +249,11 @@ where
     Ok((Status::Done, outcome))
 }
 
-/// Writes `summary.csv` and `summary.json` into `out`.
+/// Writes `summary.csv`, `summary.json` and `index.html` (a table linking each subject's
+/// `report.html`) into `out`.
 pub fn write_summary(out: &Path, results: &[SubjectResult]) -> Result<(), BatchError> {
     write_json(&out.join(SUMMARY_JSON), &results)?;
+    write_index(out, results)?;
     let mut csv = String::from(
         "subject,status,calibration_epochs,strategy,test_epochs,test_accuracy,predicted_epochs,failed_recordings,error,seconds\n",
     );
@@ -279,6 +286,96 @@ pub fn write_summary(out: &Path, results: &[SubjectResult]) -> Result<(), BatchE
         |f| std::io::Write::write_all(f, csv.as_bytes()).map_err(|e| io("cannot write", e)),
         io,
     )
+}
+
+fn write_index(out: &Path, results: &[SubjectResult]) -> Result<(), BatchError> {
+    let escape = |t: &str| {
+        t.replace('&', "&amp;")
+            .replace('<', "&lt;")
+            .replace('>', "&gt;")
+            .replace('"', "&quot;")
+    };
+    let mut rows = String::new();
+    for r in results {
+        let o = r.outcome.clone().unwrap_or_default();
+        let subject = escape(&r.subject);
+        let report = subject_dir(Path::new(""), &r.subject).join("report.html");
+        let link = if out.join(&report).is_file() {
+            let href = escape(&report.to_string_lossy().replace('\\', "/"));
+            format!("<a href=\"{href}\">{subject}</a>")
+        } else {
+            subject
+        };
+        let accuracy = o.test_accuracy.map_or("-".into(), |a| format!("{a:.3}"));
+        let note = escape(r.error.as_deref().unwrap_or(""));
+        rows.push_str(&format!(
+            "<tr><td>{link}</td><td>{}</td><td>{}</td><td>{}</td><td>{accuracy}</td><td>{}</td><td>{note}</td></tr>\n",
+            r.status.name(),
+            o.calibration_epochs,
+            escape(&o.strategy),
+            o.predicted_epochs
+        ));
+    }
+    let html = format!(
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>eegadapt batch</title>\n\
+         <style>body{{font-family:sans-serif;margin:2em}}td,th{{padding:.2em .8em;text-align:left}}\
+         tr:nth-child(even){{background:#f2f2f2}}</style></head><body>\n<h1>Batch: {} subjects</h1>\n\
+         <table><tr><th>subject</th><th>status</th><th>calibration epochs</th><th>approach</th>\
+         <th>test accuracy</th><th>predicted epochs</th><th>note</th></tr>\n{rows}</table>\n\
+         <p>Summary: <a href=\"{SUMMARY_CSV}\">{SUMMARY_CSV}</a>, <a href=\"{SUMMARY_JSON}\">{SUMMARY_JSON}</a>.</p>\n\
+         </body></html>\n",
+        results.len()
+    );
+    let path = out.join(INDEX_HTML);
+    let io = |action: &'static str, source| BatchError::Io {
+        path: path.clone(),
+        action,
+        source,
+    };
+    write_atomically(
+        &path,
+        |f| std::io::Write::write_all(f, html.as_bytes()).map_err(|e| io("cannot write", e)),
+        io,
+    )
+}
+
+/// The summary as the terminal table `batch` prints, with the counts and the summary's path.
+pub fn summary_table(results: &[SubjectResult], out: &Path) -> String {
+    use std::fmt::Write as _;
+    let mut stdout = String::new();
+    let _ = writeln!(
+        stdout,
+        "{:<12} {:<10} {:>6}  {:<30} {:>9}  note",
+        "subject", "status", "calib", "strategy", "test acc"
+    );
+    for r in results {
+        let o = r.outcome.clone().unwrap_or_default();
+        let accuracy = o.test_accuracy.map_or("-".into(), |a| format!("{a:.3}"));
+        let note = match (&r.error, o.failed_recordings.len()) {
+            (Some(error), _) => error.clone(),
+            (None, 0) => String::new(),
+            (None, n) => format!("{n} predict recording(s) unreadable, see summary"),
+        };
+        let _ = writeln!(
+            stdout,
+            "{:<12} {:<10} {:>6}  {:<30} {:>9}  {note}",
+            r.subject,
+            r.status.name(),
+            o.calibration_epochs,
+            o.strategy,
+            accuracy
+        );
+    }
+    let count = |s: Status| results.iter().filter(|r| r.status == s).count();
+    let _ = writeln!(
+        stdout,
+        "{} done, {} up to date, {} failed; summary: {}",
+        count(Status::Done),
+        count(Status::UpToDate),
+        count(Status::Failed),
+        out.join(SUMMARY_CSV).display()
+    );
+    stdout
 }
 
 fn csv_field(text: &str) -> String {

@@ -1,13 +1,12 @@
 //! `eegadapt batch`: every subject of a manifest calibrated, scored, predicted and reported, in
 //! parallel, resumable; one bad subject or file never stops the rest.
 
-use std::io::Write as _;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::Args;
-use eegadapt::batch::{self, Status, SubjectResult};
+use eegadapt::batch::{self, Shard, Status};
 use eegadapt::pipeline::{one_line, process_subject};
 use eegadapt::pretrain;
 
@@ -31,9 +30,26 @@ pub struct BatchArgs {
     /// Withhold subject identifiers, file names and folders from the reports.
     #[arg(long)]
     deidentify: bool,
-    /// Worker threads (subjects run in parallel on them).
+    /// Worker threads (subjects run in parallel on them); with --slurm, CPUs per array task
+    /// [default there: 2].
     #[arg(long)]
     jobs: Option<usize>,
+    /// Run only shard I of N (1-based): a fixed share of the subjects, whatever the manifest's
+    /// order; results go to OUT/shards/ for --merge.
+    #[arg(long, value_name = "I/N", conflicts_with = "merge")]
+    shard: Option<Shard>,
+    /// Combine the shards' results in OUT/shards/ into summary.csv, summary.json and index.html.
+    #[arg(long)]
+    merge: bool,
+    /// Write a Slurm job array of N shards and its merge job to OUT/slurm/ (run nothing here).
+    #[arg(long, value_name = "N", conflicts_with_all = ["shard", "merge"])]
+    slurm: Option<usize>,
+    /// With --slurm: submit both with sbatch (the merge after the array, afterany).
+    #[arg(long, requires = "slurm")]
+    submit: bool,
+    /// With --slurm: an extra #SBATCH option for both scripts (repeatable), e.g. --time=02:00:00.
+    #[arg(long, requires = "slurm", allow_hyphen_values = true)]
+    sbatch_option: Vec<String>,
 }
 
 /// Runs the command.
@@ -43,6 +59,21 @@ pub fn run(args: &BatchArgs) -> anyhow::Result<ExitCode> {
         .num_threads(jobs)
         .build_global();
     let subjects = batch::read_manifest(&args.manifest)?;
+    if let Some(shards) = args.slurm {
+        return slurm(args, shards);
+    }
+    if args.merge {
+        // A subject no shard reported is failed, naming its shard.
+        let merged = batch::merge(&args.out, &subjects)?;
+        batch::write_summary(&args.out, &merged.results)?;
+        print!("{}", batch::summary_table(&merged.results, &args.out));
+        let failed = merged.results.iter().any(|r| r.status == Status::Failed);
+        return Ok(super::exit_code(failed));
+    }
+    let subjects = match args.shard {
+        Some(shard) => shard.select(&subjects),
+        None => subjects,
+    };
     let encoder = pretrain::read_manifest(&args.encoder)?;
     let task = match &args.task {
         Some(task) => task.clone(),
@@ -90,44 +121,47 @@ pub fn run(args: &BatchArgs) -> anyhow::Result<ExitCode> {
         },
     );
     bar.finish_and_clear();
-    batch::write_summary(&args.out, &results)?;
-    print_table(&results, &args.out);
+    match args.shard {
+        Some(shard) => shard.write_results(&args.out, &results)?,
+        None => batch::write_summary(&args.out, &results)?,
+    }
+    print!("{}", batch::summary_table(&results, &args.out));
     let failed = results.iter().any(|r| r.status == Status::Failed);
     Ok(super::exit_code(failed))
 }
 
-fn print_table(results: &[SubjectResult], out: &Path) {
-    let mut stdout = std::io::stdout().lock();
-    let _ = writeln!(
-        stdout,
-        "{:<12} {:<10} {:>6}  {:<30} {:>9}  note",
-        "subject", "status", "calib", "strategy", "test acc"
+/// `--slurm N`: the job array and merge scripts, submitted with `--submit`.
+fn slurm(args: &BatchArgs, shards: usize) -> anyhow::Result<ExitCode> {
+    let plan = batch::slurm::SlurmPlan::for_batch(
+        batch::slurm::BatchPaths {
+            manifest: &args.manifest,
+            encoder: &args.encoder,
+            out: &args.out,
+            task: args.task.as_deref(),
+            deidentify: args.deidentify,
+        },
+        shards,
+        args.jobs.unwrap_or(2),
+        &args.sbatch_option,
+    )?;
+    let scripts = plan.write()?;
+    println!(
+        "wrote {} and {}",
+        scripts.array.display(),
+        scripts.merge.display()
     );
-    for r in results {
-        let o = r.outcome.clone().unwrap_or_default();
-        let accuracy = o.test_accuracy.map_or("-".into(), |a| format!("{a:.3}"));
-        let note = match (&r.error, o.failed_recordings.len()) {
-            (Some(error), _) => error.clone(),
-            (None, 0) => String::new(),
-            (None, n) => format!("{n} predict recording(s) unreadable, see summary"),
-        };
-        let _ = writeln!(
-            stdout,
-            "{:<12} {:<10} {:>6}  {:<30} {:>9}  {note}",
-            r.subject,
-            r.status.name(),
-            o.calibration_epochs,
-            o.strategy,
-            accuracy
+    if args.submit {
+        let ids = batch::slurm::submit(&scripts)?;
+        println!(
+            "submitted job array {} ({shards} shards), merge job {} (afterany)",
+            ids.array, ids.merge
+        );
+    } else {
+        println!(
+            "submit: jid=$(sbatch --parsable {}) && sbatch --dependency=afterany:$jid {}",
+            scripts.array.display(),
+            scripts.merge.display()
         );
     }
-    let count = |s: Status| results.iter().filter(|r| r.status == s).count();
-    let _ = writeln!(
-        stdout,
-        "{} done, {} up to date, {} failed; summary: {}",
-        count(Status::Done),
-        count(Status::UpToDate),
-        count(Status::Failed),
-        out.join(batch::SUMMARY_CSV).display()
-    );
+    Ok(ExitCode::SUCCESS)
 }
