@@ -30,5 +30,6 @@ mod notebooks;
 mod preprocess_behaviour;
 mod preprocess_reference;
 mod pretrain_artifacts;
+mod slurm_cluster;
 mod store_roundtrip;
 mod writer_roundtrip;

@@ -251,7 +251,7 @@ where
 
 /// Writes `summary.csv`, `summary.json` and `index.html` (a table linking each subject's
 /// `report.html`) into `out`.
-pub fn write_summary(out: &Path, results: &[SubjectResult]) -> Result<(), BatchError> {
+pub fn write_summary(out: &Path, results: &[SubjectResult]) -> Result<PathBuf, BatchError> {
     write_json(&out.join(SUMMARY_JSON), &results)?;
     write_index(out, results)?;
     let mut csv = String::from(
@@ -285,7 +285,8 @@ pub fn write_summary(out: &Path, results: &[SubjectResult]) -> Result<(), BatchE
         &path,
         |f| std::io::Write::write_all(f, csv.as_bytes()).map_err(|e| io("cannot write", e)),
         io,
-    )
+    )?;
+    Ok(path)
 }
 
 fn write_index(out: &Path, results: &[SubjectResult]) -> Result<(), BatchError> {
@@ -339,8 +340,9 @@ fn write_index(out: &Path, results: &[SubjectResult]) -> Result<(), BatchError> 
     )
 }
 
-/// The summary as the terminal table `batch` prints, with the counts and the summary's path.
-pub fn summary_table(results: &[SubjectResult], out: &Path) -> String {
+/// The summary as the terminal table `batch` prints, with the counts and the path of the file
+/// the results were written to.
+pub fn summary_table(results: &[SubjectResult], written: &Path) -> String {
     use std::fmt::Write as _;
     let mut stdout = String::new();
     let _ = writeln!(
@@ -369,11 +371,11 @@ pub fn summary_table(results: &[SubjectResult], out: &Path) -> String {
     let count = |s: Status| results.iter().filter(|r| r.status == s).count();
     let _ = writeln!(
         stdout,
-        "{} done, {} up to date, {} failed; summary: {}",
+        "{} done, {} up to date, {} failed; results: {}",
         count(Status::Done),
         count(Status::UpToDate),
         count(Status::Failed),
-        out.join(SUMMARY_CSV).display()
+        written.display()
     );
     stdout
 }

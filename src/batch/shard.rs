@@ -71,8 +71,12 @@ impl Shard {
             .join(format!("shard-{}-of-{}.json", self.index, self.count))
     }
 
-    /// Writes this shard's results.
-    pub fn write_results(&self, out: &Path, results: &[SubjectResult]) -> Result<(), BatchError> {
+    /// Writes this shard's results; returns the file written.
+    pub fn write_results(
+        &self,
+        out: &Path,
+        results: &[SubjectResult],
+    ) -> Result<PathBuf, BatchError> {
         let path = self.results_file(out);
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir).map_err(|source| BatchError::Io {
@@ -81,7 +85,8 @@ impl Shard {
                 source,
             })?;
         }
-        write_json(&path, &results)
+        write_json(&path, &results)?;
+        Ok(path)
     }
 }
 

@@ -256,6 +256,42 @@ mod tests {
         ));
     }
 
+    /// `examples/slurm/` holds what `batch --slurm 8 --jobs 4 --sbatch-option --time=02:00:00`
+    /// writes for the paths below; regenerate with `EEGADAPT_BLESS=1 cargo test --lib slurm`.
+    #[test]
+    fn the_shipped_templates_are_what_the_tool_writes() {
+        let plan = SlurmPlan {
+            executable: PathBuf::from("/opt/eegadapt/bin/eegadapt"),
+            batch_args: [
+                "batch",
+                "--manifest",
+                "/scratch/clinic/manifest.csv",
+                "--encoder",
+                "/scratch/clinic/encoder",
+                "--out",
+                "/scratch/clinic/results",
+            ]
+            .map(String::from)
+            .to_vec(),
+            shards: 8,
+            cpus_per_task: 4,
+            sbatch_options: vec!["--time=02:00:00".into()],
+            out: PathBuf::from("/scratch/clinic/results"),
+        };
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/slurm");
+        for (name, text) in [
+            ("batch-array.sbatch", plan.array_script()),
+            ("batch-merge.sbatch", plan.merge_script()),
+        ] {
+            let path = dir.join(name);
+            if std::env::var_os("EEGADAPT_BLESS").is_some() {
+                std::fs::write(&path, &text).expect("write template");
+            }
+            let shipped = std::fs::read_to_string(&path).expect("template");
+            assert_eq!(shipped, text, "{name} is stale");
+        }
+    }
+
     #[test]
     fn the_merge_job_merges() {
         let text = plan().merge_script();

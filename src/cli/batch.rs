@@ -65,8 +65,8 @@ pub fn run(args: &BatchArgs) -> anyhow::Result<ExitCode> {
     if args.merge {
         // A subject no shard reported is failed, naming its shard.
         let merged = batch::merge(&args.out, &subjects)?;
-        batch::write_summary(&args.out, &merged.results)?;
-        print!("{}", batch::summary_table(&merged.results, &args.out));
+        let csv = batch::write_summary(&args.out, &merged.results)?;
+        print!("{}", batch::summary_table(&merged.results, &csv));
         let failed = merged.results.iter().any(|r| r.status == Status::Failed);
         return Ok(super::exit_code(failed));
     }
@@ -121,11 +121,11 @@ pub fn run(args: &BatchArgs) -> anyhow::Result<ExitCode> {
         },
     );
     bar.finish_and_clear();
-    match args.shard {
+    let written = match args.shard {
         Some(shard) => shard.write_results(&args.out, &results)?,
         None => batch::write_summary(&args.out, &results)?,
-    }
-    print!("{}", batch::summary_table(&results, &args.out));
+    };
+    print!("{}", batch::summary_table(&results, &written));
     let failed = results.iter().any(|r| r.status == Status::Failed);
     Ok(super::exit_code(failed))
 }

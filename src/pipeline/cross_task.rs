@@ -252,7 +252,13 @@ fn score_subject(
         std::iter::once(None).chain(Strategy::new_head_candidates().into_iter().map(Some));
     for only in variants {
         let column = only.map_or_else(|| CHOSEN.to_string(), column_of);
-        let out = dir.join(column.replace([' ', ','], "_").replace("__", "_"));
+        // A folder name from the column: lower-case words joined by dashes.
+        let slug: Vec<String> = column
+            .split(|c: char| !c.is_ascii_alphanumeric())
+            .filter(|w| !w.is_empty())
+            .map(str::to_ascii_lowercase)
+            .collect();
+        let out = dir.join(slug.join("-"));
         let summary = calibrate_files_as(
             &CalibrateFiles {
                 encoder: encoder.to_path_buf(),
