@@ -16,6 +16,7 @@ pub mod allocator;
 pub mod atomic;
 pub mod batch;
 pub mod bench;
+pub mod bids;
 pub mod calibrate;
 pub mod edf;
 pub mod encoder;

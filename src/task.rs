@@ -91,7 +91,8 @@ pub struct Task {
     /// Epoch end relative to the annotation onset, seconds (exclusive).
     #[serde(default)]
     pub tmax: f64,
-    /// EEGMMIDB-style run numbers that belong to the task (all recordings when absent).
+    /// EEGMMIDB-style run numbers that belong to the task (all recordings when absent); a
+    /// recording without an EEGMMIDB name (`S001R04`) is never excluded by them.
     #[serde(default)]
     pub runs: Option<Vec<u32>>,
     /// Fixed-length windows instead of (or for recordings without) events.
@@ -239,9 +240,10 @@ impl Task {
     /// Whether a recording belongs to the task.
     pub fn includes(&self, id: &RecordingId) -> bool {
         match (&self.runs, id.run) {
-            (None, _) => true,
             (Some(runs), Some(run)) => runs.contains(&run),
-            (Some(_), None) => false,
+            // `runs` speaks of EEGMMIDB names (`S001R04`): a recording named otherwise (BIDS,
+            // a clinic's) is the caller's choice, never dropped silently.
+            (None, _) | (Some(_), None) => true,
         }
     }
 }

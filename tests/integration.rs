@@ -7,6 +7,7 @@ mod common;
 mod bench_protocol;
 mod calibrate_isolation;
 mod cli_batch;
+mod cli_batch_bids;
 mod cli_batch_shards;
 mod cli_bench_cross_task;
 mod cli_calibrate_predict;

@@ -60,6 +60,9 @@ pub struct SubjectJob {
     pub test: Vec<PathBuf>,
     /// Recordings to classify.
     pub predict: Vec<PathBuf>,
+    /// Why the job cannot run, found while it was assembled (a BIDS file with a malformed name,
+    /// for example); each names its file.
+    pub problems: Vec<String>,
 }
 
 impl SubjectJob {
@@ -78,6 +81,9 @@ impl SubjectJob {
     /// Why this job cannot run, if it cannot: no calibration recording, or a recording listed
     /// both for calibration and as held-out (its score would not be held out).
     pub fn problem(&self) -> Option<String> {
+        if !self.problems.is_empty() {
+            return Some(self.problems.join("; "));
+        }
         if self.calibration.is_empty() {
             return Some("no calibration recording in the manifest".into());
         }

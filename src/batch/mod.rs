@@ -126,8 +126,14 @@ struct DoneMarker {
     outcome: Outcome,
 }
 
-/// The folder of `subject`'s outputs under `out`.
+/// The folder of `subject`'s outputs under `out`: `subjects/<ID>`, or for BIDS subjects
+/// (`sub-<label>`, `sub-<label>_ses-<label>`) the BIDS-Derivatives folder `sub-<label>[/ses-<label>]`.
 pub fn subject_dir(out: &Path, subject: &str) -> PathBuf {
+    if subject.starts_with("sub-") {
+        return subject
+            .split('_')
+            .fold(out.to_path_buf(), |dir, part| dir.join(part));
+    }
     out.join("subjects").join(subject)
 }
 

@@ -28,26 +28,14 @@ pub struct SlurmPlan {
     pub out: PathBuf,
 }
 
-/// The paths and options of the batch the jobs run.
-#[derive(Debug, Clone, Copy)]
-pub struct BatchPaths<'a> {
-    /// The manifest.
-    pub manifest: &'a Path,
-    /// The encoder folder.
-    pub encoder: &'a Path,
-    /// The output folder (created when missing).
-    pub out: &'a Path,
-    /// The task (a name, or a TOML file's path), when given.
-    pub task: Option<&'a str>,
-    /// Whether the reports are de-identified.
-    pub deidentify: bool,
-}
-
 impl SlurmPlan {
-    /// The plan for the batch `paths` in `shards` array tasks of `cpus_per_task` CPUs, run by
-    /// this executable; every path made absolute (the jobs run elsewhere).
-    pub fn for_batch(
-        paths: BatchPaths,
+    /// The plan for the batch this process was asked to spread: its own arguments `argv`
+    /// (program name first) less the Slurm options (`--slurm`, `--submit`, `--sbatch-option`)
+    /// and `--jobs`, run from the current folder (`#SBATCH --chdir`) by this executable, in
+    /// `shards` array tasks of `cpus_per_task` CPUs; logs under `out/slurm/`.
+    pub fn for_this_batch(
+        argv: &[String],
+        out: &Path,
         shards: usize,
         cpus_per_task: usize,
         sbatch_options: &[String],
@@ -59,46 +47,47 @@ impl SlurmPlan {
         };
         if shards == 0 || cpus_per_task == 0 {
             return Err(io(
-                paths.out,
+                out,
                 "cannot plan jobs",
                 std::io::Error::other("shards and CPUs per task must be at least 1"),
             ));
         }
-        std::fs::create_dir_all(paths.out).map_err(|e| io(paths.out, "cannot create folder", e))?;
-        let absolute = |p: &Path| std::fs::canonicalize(p).map_err(|e| io(p, "cannot resolve", e));
-        let text = |p: &Path| absolute(p).map(|p| p.to_string_lossy().into_owned());
-        let mut batch_args = vec![
-            "batch".to_string(),
-            "--manifest".into(),
-            text(paths.manifest)?,
-            "--encoder".into(),
-            text(paths.encoder)?,
-            "--out".into(),
-            text(paths.out)?,
-        ];
-        if let Some(task) = paths.task {
-            let file = Path::new(task);
-            let task = if file.is_file() {
-                text(file)?
-            } else {
-                task.to_string()
-            };
-            batch_args.extend(["--task".into(), task]);
-        }
-        if paths.deidentify {
-            batch_args.push("--deidentify".into());
-        }
+        std::fs::create_dir_all(out).map_err(|e| io(out, "cannot create folder", e))?;
+        let out = std::fs::canonicalize(out).map_err(|e| io(out, "cannot resolve", e))?;
+        let cwd = std::env::current_dir().map_err(|e| io(Path::new("."), "cannot resolve", e))?;
         let executable = std::env::current_exe()
             .map_err(|e| io(Path::new("eegadapt"), "cannot find this executable", e))?;
+        let mut options = vec![format!("--chdir={}", cwd.display())];
+        options.extend(sbatch_options.iter().cloned());
         Ok(SlurmPlan {
             executable,
-            batch_args,
+            batch_args: without_slurm_options(argv.get(1..).unwrap_or_default()),
             shards,
             cpus_per_task,
-            sbatch_options: sbatch_options.to_vec(),
-            out: absolute(paths.out)?,
+            sbatch_options: options,
+            out,
         })
     }
+}
+
+/// `args` less the options that plan jobs rather than run them, and `--jobs` (each job takes
+/// its CPUs from Slurm).
+fn without_slurm_options(args: &[String]) -> Vec<String> {
+    const WITH_VALUE: [&str; 3] = ["--slurm", "--sbatch-option", "--jobs"];
+    let mut out = Vec::new();
+    let mut skip_next = false;
+    for arg in args {
+        if std::mem::take(&mut skip_next) {
+            continue;
+        }
+        if WITH_VALUE.contains(&arg.as_str()) {
+            skip_next = true;
+        } else if arg != "--submit" && !WITH_VALUE.iter().any(|o| arg.starts_with(&format!("{o}=")))
+        {
+            out.push(arg.clone());
+        }
+    }
+    out
 }
 
 /// The two scripts, written.
@@ -257,7 +246,8 @@ mod tests {
     }
 
     /// `examples/slurm/` holds what `batch --slurm 8 --jobs 4 --sbatch-option --time=02:00:00`
-    /// writes for the paths below; regenerate with `EEGADAPT_BLESS=1 cargo test --lib slurm`.
+    /// writes when run in /scratch/clinic with the paths below; regenerate with
+    /// `EEGADAPT_BLESS=1 cargo test --lib slurm`.
     #[test]
     fn the_shipped_templates_are_what_the_tool_writes() {
         let plan = SlurmPlan {
@@ -275,7 +265,7 @@ mod tests {
             .to_vec(),
             shards: 8,
             cpus_per_task: 4,
-            sbatch_options: vec!["--time=02:00:00".into()],
+            sbatch_options: vec!["--chdir=/scratch/clinic".into(), "--time=02:00:00".into()],
             out: PathBuf::from("/scratch/clinic/results"),
         };
         let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/slurm");
@@ -290,6 +280,40 @@ mod tests {
             let shipped = std::fs::read_to_string(&path).expect("template");
             assert_eq!(shipped, text, "{name} is stale");
         }
+    }
+
+    #[test]
+    fn the_jobs_run_this_batch_without_its_slurm_options() {
+        let args: Vec<String> = [
+            "batch",
+            "--bids",
+            "ds",
+            "--slurm",
+            "3",
+            "--calibration",
+            "run-1",
+            "--submit",
+            "--sbatch-option",
+            "--time=1:00:00",
+            "--jobs=4",
+            "--sbatch-option=--mem=8G",
+            "--out",
+            "o",
+        ]
+        .map(String::from)
+        .to_vec();
+        assert_eq!(
+            without_slurm_options(&args),
+            [
+                "batch",
+                "--bids",
+                "ds",
+                "--calibration",
+                "run-1",
+                "--out",
+                "o"
+            ]
+        );
     }
 
     #[test]

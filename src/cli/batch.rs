@@ -1,14 +1,14 @@
 //! `eegadapt batch`: every subject of a manifest calibrated, scored, predicted and reported, in
 //! parallel, resumable; one bad subject or file never stops the rest.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::Args;
-use eegadapt::batch::{self, Shard, Status};
-use eegadapt::pipeline::{one_line, process_subject};
-use eegadapt::pretrain;
+use eegadapt::batch::{self, Shard, Status, SubjectJob};
+use eegadapt::bids;
+use eegadapt::pipeline::{batch_task, run_batch, BatchFiles};
 
 use super::features::progress_bar_of;
 
@@ -16,17 +16,36 @@ use super::features::progress_bar_of;
 #[derive(Args)]
 pub struct BatchArgs {
     /// CSV manifest with columns subject, role (calibration, unlabeled, test, predict), path.
-    #[arg(long)]
-    manifest: PathBuf,
+    #[arg(long, required_unless_present = "bids")]
+    manifest: Option<PathBuf>,
+    /// An EEG-BIDS dataset instead of a manifest: roles from the entity filters below, outputs
+    /// in BIDS-Derivatives form (default --out: DIR/derivatives/eegadapt).
+    #[arg(long, value_name = "DIR", conflicts_with = "manifest")]
+    bids: Option<PathBuf>,
+    /// BIDS entity filter of calibration recordings, as in file names (repeatable): task-motor_run-1.
+    #[arg(long, requires = "bids", value_name = "FILTER")]
+    calibration: Vec<String>,
+    /// BIDS entity filter of unlabelled recordings of the subject (alignment only; repeatable).
+    #[arg(long, requires = "bids", value_name = "FILTER")]
+    unlabeled: Vec<String>,
+    /// BIDS entity filter of held-out test recordings (repeatable).
+    #[arg(long, requires = "bids", value_name = "FILTER")]
+    test: Vec<String>,
+    /// BIDS entity filter of recordings to classify (repeatable).
+    #[arg(long, requires = "bids", value_name = "FILTER")]
+    predict: Vec<String>,
+    /// One model per BIDS subject from all its sessions (default: one per session).
+    #[arg(long, requires = "bids")]
+    pool_sessions: bool,
     /// Encoder folder (from `eegadapt pretrain`).
     #[arg(long)]
     encoder: PathBuf,
     /// Task [default: the encoder's task, when it has one].
     #[arg(long)]
     task: Option<String>,
-    /// Output folder: subjects/<ID>/ per subject, summary.csv and summary.json.
-    #[arg(long)]
-    out: PathBuf,
+    /// Output folder: subjects/<ID>/ (BIDS: sub-<label>/) per subject, summary.csv, summary.json.
+    #[arg(long, required_unless_present = "bids")]
+    out: Option<PathBuf>,
     /// Withhold subject identifiers, file names and folders from the reports.
     #[arg(long)]
     deidentify: bool,
@@ -55,17 +74,14 @@ pub struct BatchArgs {
 /// Runs the command.
 pub fn run(args: &BatchArgs) -> anyhow::Result<ExitCode> {
     let jobs = super::limit_threads(args.jobs);
-    let _ = rayon::ThreadPoolBuilder::new()
-        .num_threads(jobs)
-        .build_global();
-    let subjects = batch::read_manifest(&args.manifest)?;
+    let (subjects, out, source) = inputs(args)?;
     if let Some(shards) = args.slurm {
-        return slurm(args, shards);
+        return slurm(args, &out, shards);
     }
     if args.merge {
         // A subject no shard reported is failed, naming its shard.
-        let merged = batch::merge(&args.out, &subjects)?;
-        let csv = batch::write_summary(&args.out, &merged.results)?;
+        let merged = batch::merge(&out, &subjects)?;
+        let csv = batch::write_summary(&out, &merged.results)?;
         print!("{}", batch::summary_table(&merged.results, &csv));
         let failed = merged.results.iter().any(|r| r.status == Status::Failed);
         return Ok(super::exit_code(failed));
@@ -74,76 +90,84 @@ pub fn run(args: &BatchArgs) -> anyhow::Result<ExitCode> {
         Some(shard) => shard.select(&subjects),
         None => subjects,
     };
-    let encoder = pretrain::read_manifest(&args.encoder)?;
-    let task = match &args.task {
-        Some(task) => task.clone(),
-        None => match encoder.tasks.as_slice() {
-            [only] => only.name.clone(),
-            tasks => anyhow::bail!(
-                "{}: the encoder has heads for {:?}; say which with --task",
-                args.encoder.display(),
-                tasks.iter().map(|t| &t.name).collect::<Vec<_>>()
-            ),
-        },
-    };
-    std::fs::create_dir_all(&args.out)
-        .with_context(|| format!("{}: cannot create folder", args.out.display()))?;
-    // What the outputs depend on besides the recordings: a change re-does every subject.
-    let context = format!(
-        "encoder {} task {} deidentify {}",
-        encoder.weights_sha256, task, args.deidentify
-    );
+    let task = batch_task(&args.encoder, args.task.as_deref())?;
     eprintln!(
-        "batch: {} subjects from {}, task {task}, {jobs} threads",
-        subjects.len(),
-        args.manifest.display()
+        "batch: {} subjects from {source}, task {task}, {jobs} threads",
+        subjects.len()
     );
     let bar = progress_bar_of(subjects.len(), "subjects");
-    let results = batch::run_subjects(
-        &subjects,
-        &args.out,
-        &context,
-        |job, dir| {
-            process_subject(&args.encoder, &task, job, dir, args.deidentify)
-                .map_err(|e| one_line(&e))
-        },
-        |result| {
-            if result.status == Status::Failed {
-                bar.suspend(|| {
-                    eprintln!(
-                        "eegadapt: subject {}: {}",
-                        result.subject,
-                        result.error.as_deref().unwrap_or("failed")
-                    )
-                });
-            }
-            bar.inc(1);
-        },
-    );
+    let request = BatchFiles {
+        encoder: &args.encoder,
+        task: Some(&task),
+        out: &out,
+        deidentify: args.deidentify,
+    };
+    let results = run_batch(&request, &subjects, &|result| {
+        if let Some(error) = result.error.as_deref() {
+            bar.suspend(|| eprintln!("eegadapt: subject {}: {error}", result.subject));
+        }
+        bar.inc(1);
+    })?;
     bar.finish_and_clear();
     let written = match args.shard {
-        Some(shard) => shard.write_results(&args.out, &results)?,
-        None => batch::write_summary(&args.out, &results)?,
+        Some(shard) => shard.write_results(&out, &results)?,
+        None => batch::write_summary(&out, &results)?,
     };
     print!("{}", batch::summary_table(&results, &written));
     let failed = results.iter().any(|r| r.status == Status::Failed);
     Ok(super::exit_code(failed))
 }
 
-/// `--slurm N`: the job array and merge scripts, submitted with `--submit`.
-fn slurm(args: &BatchArgs, shards: usize) -> anyhow::Result<ExitCode> {
-    let plan = batch::slurm::SlurmPlan::for_batch(
-        batch::slurm::BatchPaths {
-            manifest: &args.manifest,
-            encoder: &args.encoder,
-            out: &args.out,
-            task: args.task.as_deref(),
-            deidentify: args.deidentify,
-        },
-        shards,
-        args.jobs.unwrap_or(2),
-        &args.sbatch_option,
+/// The jobs (from the manifest or the BIDS dataset), the output folder, and where the jobs
+/// came from (for the log line).
+fn inputs(args: &BatchArgs) -> anyhow::Result<(Vec<SubjectJob>, PathBuf, String)> {
+    let Some(dir) = &args.bids else {
+        let manifest = args
+            .manifest
+            .as_deref()
+            .context("--manifest or --bids is required")?;
+        let out = args
+            .out
+            .clone()
+            .context("--out is required with --manifest")?;
+        return Ok((
+            batch::read_manifest(manifest)?,
+            out,
+            manifest.display().to_string(),
+        ));
+    };
+    let out = args
+        .out
+        .clone()
+        .unwrap_or_else(|| dir.join("derivatives").join("eegadapt"));
+    let filters = bids::RoleFilters::parse(
+        &args.calibration,
+        &args.unlabeled,
+        &args.test,
+        &args.predict,
     )?;
+    let sessions = if args.pool_sessions {
+        bids::Sessions::Pooled
+    } else {
+        bids::Sessions::Separate
+    };
+    let dataset = bids::scan(dir, &filters, sessions)?;
+    if !dataset.unmatched.is_empty() {
+        eprintln!(
+            "batch: {} recordings match no role filter (left alone)",
+            dataset.unmatched.len()
+        );
+    }
+    bids::write_derivative_description(&out)?;
+    Ok((dataset.jobs, out, format!("BIDS dataset {}", dir.display())))
+}
+
+/// `--slurm N`: the job array and merge scripts, submitted with `--submit`.
+fn slurm(args: &BatchArgs, out: &Path, shards: usize) -> anyhow::Result<ExitCode> {
+    let argv: Vec<String> = std::env::args().collect();
+    let cpus = args.jobs.unwrap_or(2);
+    let plan =
+        batch::slurm::SlurmPlan::for_this_batch(&argv, out, shards, cpus, &args.sbatch_option)?;
     let scripts = plan.write()?;
     println!(
         "wrote {} and {}",

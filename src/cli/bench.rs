@@ -58,9 +58,6 @@ pub struct BenchArgs {
 /// Runs the command.
 pub fn run(args: &BenchArgs) -> anyhow::Result<ExitCode> {
     let jobs = super::limit_threads(args.jobs);
-    let _ = rayon::ThreadPoolBuilder::new()
-        .num_threads(jobs)
-        .build_global();
     if args.protocol == CROSS_TASK {
         return cross_task(args, jobs);
     }

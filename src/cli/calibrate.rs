@@ -36,10 +36,7 @@ pub struct CalibrateArgs {
 
 /// Runs the command.
 pub fn run(args: &CalibrateArgs) -> anyhow::Result<ExitCode> {
-    let jobs = super::limit_threads(args.jobs);
-    let _ = rayon::ThreadPoolBuilder::new()
-        .num_threads(jobs)
-        .build_global();
+    super::limit_threads(args.jobs);
     let summary = calibrate_files(&CalibrateFiles {
         encoder: args.encoder.clone(),
         task: args.task.clone(),

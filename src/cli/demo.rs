@@ -43,10 +43,7 @@ fn data_dir(given: Option<&Path>) -> PathBuf {
 
 /// Runs the command.
 pub fn run(args: &DemoArgs) -> anyhow::Result<ExitCode> {
-    let jobs = super::limit_threads(args.jobs);
-    let _ = rayon::ThreadPoolBuilder::new()
-        .num_threads(jobs)
-        .build_global();
+    super::limit_threads(args.jobs);
     let started = Instant::now();
     let data = data_dir(args.data.as_deref());
     let encoder = data.join("encoder");

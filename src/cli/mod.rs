@@ -90,7 +90,7 @@ enum Command {
                       calibration recording given there is refused. --deidentify withholds the subject\n\
                       identifier, file names and folders (SHA-256 hashes stay).")]
     Report(report::ReportArgs),
-    /// Calibrate, score, predict and report every subject of a manifest, in parallel and resumably.
+    /// Calibrate, score, predict and report every subject of a manifest or BIDS dataset, resumably.
     #[command(
         after_help = "Examples:\n  eegadapt batch --manifest clinic.csv --encoder encoder/ --out results/ --jobs 2\n\n\
                       clinic.csv (paths relative to the manifest's folder):\n    \
@@ -99,7 +99,11 @@ enum Command {
                       Writes results/subjects/<ID>/ (the subject model, plots, report.html, predictions.json)\n\
                       and results/summary.csv and summary.json. A subject that fails gets one line on stderr\n\
                       and in the summary; the others go on and the exit code is 1. Reruns skip subjects whose\n\
-                      inputs (file bytes, encoder, task) are unchanged since they last finished."
+                      inputs (file bytes, encoder, task) are unchanged since they last finished.\n\n\
+                      An EEG-BIDS dataset, roles by entity filters, outputs in DIR/derivatives/eegadapt/:\n  \
+                      eegadapt batch --bids DIR --encoder encoder/ --calibration task-motor_run-1 --test run-2\n\
+                      On a Slurm cluster: --slurm 8 [--submit] writes (and submits) a job array of shards\n\
+                      and a merge job; --shard I/N and --merge do the same by hand."
     )]
     Batch(batch::BatchArgs),
     /// Run the eegmmidb-lr benchmark protocol (population, subject-only, personalized, k-shot).
@@ -113,29 +117,10 @@ enum Command {
     Demo(demo::DemoArgs),
 }
 
-/// The worker-thread count (`--jobs`, else every core), applied to the thread pools that
-/// libraries start on their own: polars' (Parquet encoding) and candle's matrix products, which
-/// read these variables once. Call before any of them runs.
-///
-/// Candle's elementwise kernels (`CANDLE_NUM_THREADS`) stay on one thread unless the variable is
-/// set: at the encoder's tensor sizes their hand-offs cost more than they save (a training step
-/// at `--jobs 2` took 6% less wall time and 37% less CPU time that way), and the fused kernels
-/// and matrix products already use the pool.
+/// The worker-thread count, applied to every thread pool (see
+/// [`eegadapt::pipeline::use_threads`]).
 pub fn limit_threads(jobs: Option<usize>) -> usize {
-    let jobs = jobs
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
-        .max(1);
-    let defaults = [
-        ("POLARS_MAX_THREADS", jobs),
-        ("RAYON_NUM_THREADS", jobs),
-        ("CANDLE_NUM_THREADS", 1),
-    ];
-    for (var, value) in defaults {
-        if std::env::var_os(var).is_none() {
-            std::env::set_var(var, value.to_string());
-        }
-    }
-    jobs
+    eegadapt::pipeline::use_threads(jobs)
 }
 
 /// Parses the command line and runs the command.

@@ -30,10 +30,7 @@ pub struct PredictArgs {
 
 /// Runs the command.
 pub fn run(args: &PredictArgs) -> anyhow::Result<ExitCode> {
-    let jobs = super::limit_threads(args.jobs);
-    let _ = rayon::ThreadPoolBuilder::new()
-        .num_threads(jobs)
-        .build_global();
+    super::limit_threads(args.jobs);
     let subject = calibrate::load(&args.model, args.encoder.as_deref())?;
     let report = predict_files(&subject, &args.files);
     for failure in &report.failed {

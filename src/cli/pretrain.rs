@@ -54,9 +54,6 @@ pub struct PretrainArgs {
 /// Runs the command.
 pub fn run(args: &PretrainArgs) -> anyhow::Result<ExitCode> {
     let jobs = super::limit_threads(args.jobs);
-    let _ = rayon::ThreadPoolBuilder::new()
-        .num_threads(jobs)
-        .build_global();
     let tasks: Vec<Task> = args
         .tasks
         .iter()

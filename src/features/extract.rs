@@ -102,7 +102,9 @@ pub fn features_from_file(
     task: &Task,
     config: &FeatureConfig,
 ) -> Result<FeatureSet, FeatureError> {
-    let recording = edf::read_recording(path)?;
+    let mut recording = edf::read_recording(path)?;
+    // A BIDS recording's events and bad channels come from its sidecars.
+    crate::bids::apply_sidecars(path, &mut recording)?;
     let id = RecordingId::from_path(path);
     let mut set = extract(&recording, &id, task, config)?;
     set.meta.sources = vec![SourceFile {

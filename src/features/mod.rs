@@ -32,4 +32,7 @@ pub enum FeatureError {
     /// Epoching failed.
     #[error(transparent)]
     Epochs(#[from] crate::epochs::EpochError),
+    /// A BIDS name or sidecar of the recording is unusable.
+    #[error(transparent)]
+    Bids(#[from] crate::bids::BidsError),
 }

@@ -46,3 +46,60 @@ pub fn process_subject(
         failed_recordings: predicted.failed,
     })
 }
+
+/// A batch's settings besides its jobs.
+#[derive(Debug, Clone, Copy)]
+pub struct BatchFiles<'a> {
+    /// Encoder folder.
+    pub encoder: &'a Path,
+    /// Task name or TOML file (`None`: the encoder's only task).
+    pub task: Option<&'a str>,
+    /// Output folder.
+    pub out: &'a Path,
+    /// Withhold identifiers from the reports.
+    pub deidentify: bool,
+}
+
+/// The task a batch runs: the one asked for, or the encoder's only task.
+pub fn batch_task(encoder: &Path, task: Option<&str>) -> Result<String, PipelineError> {
+    if let Some(task) = task {
+        return Ok(task.to_string());
+    }
+    let manifest = crate::pretrain::read_manifest(encoder)?;
+    match manifest.tasks.as_slice() {
+        [only] => Ok(only.name.clone()),
+        tasks => Err(PipelineError::Refused(format!(
+            "{}: the encoder has heads for {:?}; say which with --task",
+            encoder.display(),
+            tasks.iter().map(|t| &t.name).collect::<Vec<_>>()
+        ))),
+    }
+}
+
+/// Runs [`process_subject`] for every job (in parallel on the current rayon pool, resumable:
+/// see [`batch::run_subjects`]); `on_done` sees each subject's result as it ends.
+pub fn run_batch(
+    request: &BatchFiles,
+    jobs: &[SubjectJob],
+    on_done: &(dyn Fn(&batch::SubjectResult) + Sync),
+) -> Result<Vec<batch::SubjectResult>, PipelineError> {
+    let task = batch_task(request.encoder, request.task)?;
+    let encoder = crate::pretrain::read_manifest(request.encoder)?;
+    std::fs::create_dir_all(request.out)
+        .map_err(|e| PipelineError::io(request.out, "cannot create folder", e))?;
+    // What the outputs depend on besides the recordings: a change re-does every subject.
+    let context = format!(
+        "encoder {} task {} deidentify {}",
+        encoder.weights_sha256, task, request.deidentify
+    );
+    Ok(batch::run_subjects(
+        jobs,
+        request.out,
+        &context,
+        |job, dir| {
+            process_subject(request.encoder, &task, job, dir, request.deidentify)
+                .map_err(|e| super::one_line(&e))
+        },
+        on_done,
+    ))
+}
