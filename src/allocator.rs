@@ -1,4 +1,4 @@
-//! Allocator settings for training.
+//! Allocator settings for training, and the process's peak memory.
 //!
 //! The `eegadapt` binary and the benches use mimalloc as the global allocator. Training frees and
 //! reallocates megabyte tensors at every op; mimalloc by default hands freed memory back to the
@@ -25,4 +25,13 @@ pub fn keep_freed_memory() {
             libmimalloc_sys::mi_option_set(PURGE_DELAY, -1);
         }
     }
+}
+
+/// The process's peak resident set size in bytes (`VmHWM` of `/proc/self/status`), where the
+/// system reports it (Linux).
+pub fn peak_resident_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
 }

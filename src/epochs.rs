@@ -133,10 +133,15 @@ impl Epochs {
 }
 
 /// Candidate window: event onset, text and label, start and length in seconds relative to it.
-struct Candidate {
-    onset_s: f64,
-    text: Option<String>,
-    label: Option<usize>,
+/// One window a task asks for: its event's onset, text and class.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Window {
+    /// Seconds from the start of the recording (the event, or a fixed window's start).
+    pub onset_s: f64,
+    /// The annotation text (none for fixed windows).
+    pub text: Option<String>,
+    /// Class index (none: unlabelled).
+    pub label: Option<usize>,
 }
 
 /// Cuts `recording` into the task's epochs using the channels `picks` (indices into
@@ -147,6 +152,19 @@ pub fn make_epochs(
     task: &Task,
     picks: &[usize],
     reject: &Reject,
+) -> Result<Epochs, EpochError> {
+    make_epochs_at(recording, id, task, picks, reject, None)
+}
+
+/// [`make_epochs`] at the given `windows` (onsets in this recording's time) instead of the ones
+/// the task finds in it: for a piece of a longer recording, whose windows were found in the whole.
+pub fn make_epochs_at(
+    recording: &Recording,
+    id: &RecordingId,
+    task: &Task,
+    picks: &[usize],
+    reject: &Reject,
+    windows: Option<&[Window]>,
 ) -> Result<Epochs, EpochError> {
     let name = id.recording.clone();
     let first = picks
@@ -168,7 +186,11 @@ pub fn make_epochs(
         });
     }
     let samples_per_record = first.samples_per_record;
-    let (tmin, length_s, candidates) = candidates(recording, id, task);
+    let (tmin, length_s, found) = task_windows(recording, id, task);
+    let candidates = match windows {
+        Some(given) => given.to_vec(),
+        None => found,
+    };
     let n_samples = (length_s * fs).round() as usize;
     if n_samples == 0 {
         return Err(EpochError::EmptyWindow(name));
@@ -254,14 +276,19 @@ pub fn make_epochs(
     Ok(epochs)
 }
 
-/// The windows a task asks for: `(tmin, length_s, candidates)`.
-fn candidates(recording: &Recording, id: &RecordingId, task: &Task) -> (f64, f64, Vec<Candidate>) {
+/// The windows a task asks for in a recording (its annotations and segments; the samples are
+/// not read): `(tmin, length_s, windows)`, each window from `onset_s + tmin` for `length_s`.
+pub fn task_windows(
+    recording: &Recording,
+    id: &RecordingId,
+    task: &Task,
+) -> (f64, f64, Vec<Window>) {
     if !task.events.is_empty() {
         let list = recording
             .annotations
             .iter()
             .filter_map(|a| {
-                task.class_of_text(&a.text).map(|label| Candidate {
+                task.class_of_text(&a.text).map(|label| Window {
                     onset_s: a.onset_s,
                     text: Some(a.text.clone()),
                     label: Some(label),
@@ -278,7 +305,7 @@ fn candidates(recording: &Recording, id: &RecordingId, task: &Task) -> (f64, f64
     for s in &recording.segments {
         let count = ((s.duration_s - fixed.length_s) / fixed.step_s + 1e-9).floor();
         for k in 0..(count.max(-1.0) + 1.0) as usize {
-            list.push(Candidate {
+            list.push(Window {
                 onset_s: s.onset_s + k as f64 * fixed.step_s,
                 text: None,
                 label,

@@ -11,7 +11,14 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
     eegadapt::allocator::keep_freed_memory();
-    match cli::run() {
+    let result = cli::run();
+    // For memory benchmarks: the peak, measured by the kernel, as the process ends.
+    if std::env::var_os("EEGADAPT_PEAK_RSS").is_some() {
+        if let Some(bytes) = eegadapt::allocator::peak_resident_bytes() {
+            eprintln!("eegadapt: peak resident memory {bytes} bytes");
+        }
+    }
+    match result {
         Ok(code) => code,
         Err(err) => {
             if cli::is_broken_pipe(&err) {

@@ -212,6 +212,76 @@ pub fn write_feature_set(parquet: &Path, set: &FeatureSet) -> Result<(), StoreEr
     )
 }
 
+/// Writes a feature table from `parts` (tables of consecutive rows with the same columns, as
+/// [`crate::features::pieces::Pieces`] yields them), one Parquet row group per part, so that
+/// memory holds one part at a time; `edit` is applied to each part first (de-identification).
+/// The sidecar gets the first part's metadata with every part's drop log. Written to temporary
+/// files and renamed, sidecar last; on an error nothing replaces an existing table.
+pub fn write_feature_parts<E: From<StoreError>>(
+    parquet: &Path,
+    parts: impl Iterator<Item = Result<FeatureSet, E>>,
+    edit: impl Fn(&mut FeatureSet),
+) -> Result<FeatureMeta, E> {
+    let table_error = |e: PolarsError| {
+        E::from(StoreError::Table {
+            path: parquet.to_path_buf(),
+            reason: e.to_string(),
+        })
+    };
+    let mut meta: Option<FeatureMeta> = None;
+    write_atomically(
+        parquet,
+        |f| {
+            let mut parts = parts.map(|part| {
+                let mut part = part?;
+                edit(&mut part);
+                let df = table(&part).map_err(table_error)?;
+                Ok::<_, E>((df, part.meta))
+            });
+            let no_parts = || {
+                E::from(StoreError::Table {
+                    path: parquet.to_path_buf(),
+                    reason: "no parts to write".into(),
+                })
+            };
+            let (df, first) = parts.next().ok_or_else(no_parts)??;
+            let mut writer = ParquetWriter::new(f)
+                .batched(df.schema())
+                .map_err(table_error)?;
+            writer.write_batch(&df).map_err(table_error)?;
+            let mut all = first;
+            for part in parts {
+                let (df, mut part_meta) = part?;
+                writer.write_batch(&df).map_err(table_error)?;
+                all.drop_log.append(&mut part_meta.drop_log);
+            }
+            meta = Some(all);
+            writer.finish().map(|_| ()).map_err(table_error)
+        },
+        |action, e| E::from(io_error(parquet)(action, e)),
+    )?;
+    let meta = meta.ok_or_else(|| {
+        E::from(StoreError::Table {
+            path: parquet.to_path_buf(),
+            reason: "no parts".into(),
+        })
+    })?;
+    let json = serde_json::to_vec_pretty(&meta).map_err(|e| StoreError::Sidecar {
+        path: sidecar_path(parquet),
+        reason: e.to_string(),
+    })?;
+    let sidecar = sidecar_path(parquet);
+    write_atomically(
+        &sidecar,
+        |f| {
+            f.write_all(&json)
+                .map_err(|e| io_error(&sidecar)("cannot write", e))
+        },
+        io_error(&sidecar),
+    )?;
+    Ok(meta)
+}
+
 /// Reads only the sidecar of a feature table.
 pub fn read_meta(parquet: &Path) -> Result<FeatureMeta, StoreError> {
     let path = sidecar_path(parquet);

@@ -24,6 +24,7 @@ mod differential;
 mod edf_decisions;
 mod encoder_gradcheck;
 mod epochs_drop_log;
+mod features_pieces;
 mod features_reference;
 mod fuzz_regressions;
 mod malformed;

@@ -193,7 +193,13 @@ impl EdfFile {
         type Raw = ((usize, usize), f64, Option<f64>, String);
         let mut raw: Vec<Raw> = Vec::new();
         let mut recovered = 0;
+        // A file larger than this is not kept resident while its annotations are scanned: each
+        // batch of records' pages is released once parsed (the scan touches every record).
+        let release_every = (self.map.len() > LARGE_FILE_BYTES).then_some(RELEASE_RECORDS);
         for (record, record_onset) in onsets.iter_mut().enumerate() {
+            if let Some(n) = release_every.filter(|&n| record > 0 && record % n == 0) {
+                self.release(Some(record - n..record));
+            }
             for (nth, &signal) in annotation_signals.iter().enumerate() {
                 let bytes = self.signal_bytes(record, signal);
                 let parsed = tal::parse_record(bytes).map_err(|reason| EdfError::Annotation {
@@ -504,6 +510,89 @@ impl EdfFile {
             })
             .collect::<Result<Vec<_>>>()?;
         Ok(Recording {
+            data,
+            ..self.outline()
+        })
+    }
+
+    /// The data records `records` of a contiguous recording as a [`Recording`] of their own:
+    /// times from the first of them, one segment, no annotations, every channel decoded. Records
+    /// of an EDF+D file are refused (their times are not contiguous).
+    pub fn records_as_recording(&self, records: Range<usize>) -> Result<Recording> {
+        let records = records.start.min(self.records)..records.end.min(self.records);
+        if self.segments.len() > 1 {
+            return Err(EdfError::OutOfRange {
+                path: self.path.clone(),
+                what: "record ranges of a discontinuous (EDF+D) recording".into(),
+            });
+        }
+        let data = (0..self.channels.len())
+            .map(|i| {
+                let spr = self.channels[i].samples_per_record;
+                let samples = records.start * spr..records.end * spr;
+                let mut out = vec![0_f32; samples.len()];
+                self.read_physical_f32_into(i, samples, &mut out)?;
+                Ok(out)
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let outline = self.outline();
+        let n = records.len();
+        Ok(Recording {
+            records: n,
+            channels: outline
+                .channels
+                .iter()
+                .map(|c| Channel {
+                    samples: n * c.samples_per_record,
+                    ..c.clone()
+                })
+                .collect(),
+            data,
+            annotations: Vec::new(),
+            segments: vec![Segment {
+                onset_s: 0.0,
+                duration_s: n as f64 * self.header.record_duration_s,
+                first_record: 0,
+                records: n,
+            }],
+            ..outline
+        })
+    }
+
+    /// Tells the kernel that this process no longer needs the mapped pages of `records` (or of
+    /// the whole file with `None`): they leave its resident memory and are read again from the
+    /// page cache if touched later. For reading a file far larger than memory piece by piece.
+    pub fn release(&self, records: Option<Range<usize>>) {
+        let (offset, len) = match records {
+            None => (0, self.map.len()),
+            Some(r) => {
+                let start =
+                    self.header.header_bytes + r.start.min(self.records) * self.record_bytes;
+                let end = self.header.header_bytes + r.end.min(self.records) * self.record_bytes;
+                (
+                    start.min(self.map.len()),
+                    end.min(self.map.len()).saturating_sub(start),
+                )
+            }
+        };
+        #[cfg(unix)]
+        if len > 0 {
+            // SAFETY: the map is read-only and private to this `EdfFile`; no slice of it is
+            // borrowed here (`&self` readers copy what they decode), and after MADV_DONTNEED a
+            // read-only file mapping faults the same file bytes back in on the next access.
+            let _ = unsafe {
+                self.map
+                    .unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, offset, len)
+            };
+        }
+        #[cfg(not(unix))]
+        let _ = (offset, len);
+    }
+
+    /// The recording without its samples (`data` holds one empty vector per channel): header,
+    /// channels, annotations and segments.
+    pub fn outline(&self) -> Recording {
+        Recording {
             source: self.path.clone(),
             format: self.header.format,
             start: self.start(),
@@ -511,14 +600,19 @@ impl EdfFile {
             record_duration_s: self.header.record_duration_s,
             records: self.records,
             channels: self.channels.clone(),
-            data,
+            data: vec![Vec::new(); self.channels.len()],
             annotations: self.annotations.clone(),
             segments: self.segments.clone(),
             warnings: self.warnings.clone(),
             bads: Vec::new(),
-        })
+        }
     }
 }
+
+/// Files larger than this have their pages released as their annotations are scanned.
+const LARGE_FILE_BYTES: usize = 512 << 20;
+/// Records scanned between two releases.
+const RELEASE_RECORDS: usize = 1024;
 
 /// How many data records ahead [`EdfFile::for_each_piece`] prefetches.
 const PREFETCH_RECORDS: usize = 8;

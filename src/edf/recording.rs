@@ -276,6 +276,57 @@ impl Recording {
         self.records as f64 * self.record_duration_s
     }
 
+    /// One contiguous recording of `parts` played one after the other (a long test recording
+    /// from short real ones): samples appended, annotations shifted by the time before their
+    /// part, header and identity of the first. `None` when the parts' channels (labels, rates,
+    /// samples per record) or record durations differ, when a part has gaps, or when there are
+    /// no parts.
+    pub fn concatenate(parts: &[Recording]) -> Option<Recording> {
+        let first = parts.first()?;
+        let same = |r: &Recording| {
+            r.record_duration_s == first.record_duration_s
+                && r.segments.len() <= 1
+                && r.channels.len() == first.channels.len()
+                && r.channels.iter().zip(&first.channels).all(|(a, b)| {
+                    a.label == b.label
+                        && a.samples_per_record == b.samples_per_record
+                        && a.sampling_rate_hz == b.sampling_rate_hz
+                })
+        };
+        if !parts.iter().all(same) {
+            return None;
+        }
+        let mut whole = first.clone();
+        whole.annotations.clear();
+        for d in &mut whole.data {
+            d.clear();
+        }
+        let mut offset = 0.0;
+        for part in parts {
+            for (d, x) in whole.data.iter_mut().zip(&part.data) {
+                d.extend_from_slice(x);
+            }
+            whole
+                .annotations
+                .extend(part.annotations.iter().map(|a| Annotation {
+                    onset_s: a.onset_s + offset,
+                    ..a.clone()
+                }));
+            offset += part.duration_s();
+        }
+        whole.records = parts.iter().map(|p| p.records).sum();
+        for (c, d) in whole.channels.iter_mut().zip(&whole.data) {
+            c.samples = d.len();
+        }
+        whole.segments = vec![Segment {
+            onset_s: 0.0,
+            duration_s: whole.duration_s(),
+            first_record: 0,
+            records: whole.records,
+        }];
+        Some(whole)
+    }
+
     /// Index of the first channel whose label (as written, trimmed) or normalized name equals
     /// `name`, ignoring case.
     pub fn channel_index(&self, name: &str) -> Option<usize> {

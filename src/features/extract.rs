@@ -5,11 +5,12 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use super::config::config_hash;
+use super::pieces::{extract_in_pieces, piecewise_possible, Pieces, LONG_RECORDING_S, PIECE_S};
 use super::{
     band_powers, covariance, EvokedConfig, FeatureConfig, FeatureError, Welch, WelchConfig,
 };
 use crate::edf::{self, ChannelKind, Recording};
-use crate::epochs::{make_epochs, Dropped, Epochs};
+use crate::epochs::{make_epochs_at, Dropped, Epochs, Window};
 use crate::preprocess::FilterBand;
 use crate::task::{RecordingId, Task};
 
@@ -102,19 +103,61 @@ pub fn features_from_file(
     task: &Task,
     config: &FeatureConfig,
 ) -> Result<FeatureSet, FeatureError> {
-    let mut recording = edf::read_recording(path)?;
-    // A BIDS recording's events and bad channels come from its sidecars.
-    crate::bids::apply_sidecars(path, &mut recording)?;
-    let id = RecordingId::from_path(path);
-    let mut set = extract(&recording, &id, task, config)?;
-    set.meta.sources = vec![SourceFile {
+    match pieces_of_file(path, sha256, task, config)? {
+        Pieced::Pieces(pieces) => extract_in_pieces(pieces),
+        Pieced::Whole(set) => Ok(*set),
+    }
+}
+
+fn source_file(path: &Path, sha256: &str) -> SourceFile {
+    SourceFile {
         name: path
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default(),
         sha256: sha256.to_string(),
-    }];
-    Ok(set)
+    }
+}
+
+/// The features of a recording read whole, or the pieces of a long one's.
+pub enum Pieced {
+    /// Read whole (any sidecars applied): its features.
+    Whole(Box<FeatureSet>),
+    /// Too long to hold: its pieces, each part naming the file as its source.
+    Pieces(Box<dyn Iterator<Item = Result<FeatureSet, FeatureError>> + Send>),
+}
+
+/// The features of a recording: computed from the whole of it, or, when it lasts longer than
+/// [`LONG_RECORDING_S`] and [`piecewise_possible`], as pieces still to compute, one at a time
+/// (bounded memory).
+pub fn pieces_of_file(
+    path: &Path,
+    sha256: &str,
+    task: &Task,
+    config: &FeatureConfig,
+) -> Result<Pieced, FeatureError> {
+    let file = edf::open(path)?;
+    let mut outline = file.outline();
+    // A BIDS recording's events and bad channels come from its sidecars.
+    crate::bids::apply_sidecars(path, &mut outline)?;
+    if outline.duration_s() > LONG_RECORDING_S && piecewise_possible(&outline, config) {
+        let id = RecordingId::from_path(path);
+        let source = source_file(path, sha256);
+        let pieces = Pieces::new(file, outline, id, task, config, PIECE_S).map(move |part| {
+            part.map(|mut set| {
+                set.meta.sources = vec![source.clone()];
+                set
+            })
+        });
+        return Ok(Pieced::Pieces(Box::new(pieces)));
+    }
+    let recording = Recording {
+        data: file.to_recording()?.data,
+        ..outline
+    };
+    let mut set = extract(&recording, &RecordingId::from_path(path), task, config)?;
+    set.meta.sources = vec![source_file(path, sha256)];
+    Ok(Pieced::Whole(Box::new(set)))
 }
 
 /// Computes the features of one recording for a task.
@@ -123,6 +166,17 @@ pub fn extract(
     id: &RecordingId,
     task: &Task,
     config: &FeatureConfig,
+) -> Result<FeatureSet, FeatureError> {
+    extract_at(recording, id, task, config, None)
+}
+
+/// [`extract`] at the given epoch windows (see [`crate::epochs::make_epochs_at`]).
+pub(crate) fn extract_at(
+    recording: &Recording,
+    id: &RecordingId,
+    task: &Task,
+    config: &FeatureConfig,
+    windows: Option<&[Window]>,
 ) -> Result<FeatureSet, FeatureError> {
     let mut eeg = recording.clone();
     let keep: Vec<usize> = (0..eeg.channels.len())
@@ -148,7 +202,7 @@ pub fn extract(
         eeg.set_average_reference()?;
     }
     let picks: Vec<usize> = (0..eeg.channels.len()).collect();
-    let epochs = make_epochs(&eeg, id, task, &picks, &config.reject)?;
+    let epochs = make_epochs_at(&eeg, id, task, &picks, &config.reject, windows)?;
     let fs = epochs.sfreq;
     let segment = (config.welch_segment_s * fs).round() as usize;
     let overlap = (config.welch_overlap * segment as f64).round() as usize;
@@ -165,7 +219,8 @@ pub fn extract(
         .collect();
     let mut rows = spectral_rows(&epochs, &mut welch, &all_freqs, &kept, config)?;
     for band in &config.covariance_bands {
-        let band_epochs = band_passed_epochs(&eeg, id, task, &picks, (band.lo, band.hi), config)?;
+        let band = (band.lo, band.hi);
+        let band_epochs = band_passed_epochs(&eeg, id, task, &picks, band, config, windows)?;
         for row in &mut rows {
             let k = matching_epoch(&band_epochs, row.onset_s)?;
             let x: Vec<Vec<f64>> = (0..band_epochs.channels.len())
@@ -184,8 +239,8 @@ pub fn extract(
     let mut evoked_times = Vec::new();
     if let Some(evoked) = &config.evoked {
         let step = evoked_step(evoked, fs)?;
-        let slow =
-            band_passed_epochs(&eeg, id, task, &picks, (evoked.lo_hz, evoked.hi_hz), config)?;
+        let band = (evoked.lo_hz, evoked.hi_hz);
+        let slow = band_passed_epochs(&eeg, id, task, &picks, band, config, windows)?;
         let tmin = slow.tmin;
         evoked_times = (0..slow.n_samples)
             .step_by(step)
@@ -231,15 +286,13 @@ fn band_passed_epochs(
     picks: &[usize],
     (lo, hi): (f64, f64),
     config: &FeatureConfig,
+    windows: Option<&[Window]>,
 ) -> Result<Epochs, FeatureError> {
     let mut filtered = eeg.clone();
     filtered.filter(FilterBand::Bandpass(lo, hi), config.filter_order)?;
-    Ok(make_epochs(
-        &filtered,
-        id,
-        task,
-        picks,
-        &crate::epochs::Reject::default(),
+    let reject = crate::epochs::Reject::default();
+    Ok(make_epochs_at(
+        &filtered, id, task, picks, &reject, windows,
     )?)
 }
 

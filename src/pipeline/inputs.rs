@@ -6,7 +6,10 @@ use std::path::{Path, PathBuf};
 use rayon::prelude::*;
 
 use super::PipelineError;
-use crate::features::{config_hash, features_from_file, FeatureConfig, FeatureSet};
+use crate::features::{
+    config_hash, features_from_file, pieces_of_file, FeatureConfig, FeatureError, FeatureSet,
+    Pieced,
+};
 use crate::pretrain::heads_of;
 use crate::store;
 use crate::task::{RecordingId, Task};
@@ -120,12 +123,24 @@ pub fn feature_table(
     if store::is_up_to_date(&parquet, hash, &sha) {
         return Ok(TableOutcome::UpToDate);
     }
-    let mut set = features_from_file(file, &sha, task, config)
-        .map_err(|e| PipelineError::from(e).in_file(file))?;
-    if deidentify {
-        store::deidentify(&mut set);
+    let in_file = |e: FeatureError| PipelineError::from(e).in_file(file);
+    match pieces_of_file(file, &sha, task, config).map_err(in_file)? {
+        Pieced::Whole(mut set) => {
+            if deidentify {
+                store::deidentify(&mut set);
+            }
+            store::write_feature_set(&parquet, &set)?;
+        }
+        // A long recording goes to disk piece by piece: memory holds one piece.
+        Pieced::Pieces(parts) => {
+            let parts = parts.map(|part| part.map_err(in_file));
+            store::write_feature_parts(&parquet, parts, |set| {
+                if deidentify {
+                    store::deidentify(set)
+                }
+            })?;
+        }
     }
-    store::write_feature_set(&parquet, &set)?;
     Ok(TableOutcome::Written)
 }
 
