@@ -197,19 +197,7 @@ pub fn write_feature_set(parquet: &Path, set: &FeatureSet) -> Result<(), StoreEr
         },
         io_error(parquet),
     )?;
-    let json = serde_json::to_vec_pretty(&set.meta).map_err(|e| StoreError::Sidecar {
-        path: sidecar_path(parquet),
-        reason: e.to_string(),
-    })?;
-    let sidecar = sidecar_path(parquet);
-    write_atomically(
-        &sidecar,
-        |f| {
-            f.write_all(&json)
-                .map_err(|e| io_error(&sidecar)("cannot write", e))
-        },
-        io_error(&sidecar),
-    )
+    write_sidecar(parquet, &set.meta)
 }
 
 /// Writes a feature table from `parts` (tables of consecutive rows with the same columns, as
@@ -266,11 +254,17 @@ pub fn write_feature_parts<E: From<StoreError>>(
             reason: "no parts".into(),
         })
     })?;
-    let json = serde_json::to_vec_pretty(&meta).map_err(|e| StoreError::Sidecar {
-        path: sidecar_path(parquet),
+    write_sidecar(parquet, &meta)?;
+    Ok(meta)
+}
+
+/// Writes the JSON sidecar of the table `parquet` through a temporary file.
+fn write_sidecar(parquet: &Path, meta: &FeatureMeta) -> Result<(), StoreError> {
+    let sidecar = sidecar_path(parquet);
+    let json = serde_json::to_vec_pretty(meta).map_err(|e| StoreError::Sidecar {
+        path: sidecar.clone(),
         reason: e.to_string(),
     })?;
-    let sidecar = sidecar_path(parquet);
     write_atomically(
         &sidecar,
         |f| {
@@ -278,8 +272,7 @@ pub fn write_feature_parts<E: From<StoreError>>(
                 .map_err(|e| io_error(&sidecar)("cannot write", e))
         },
         io_error(&sidecar),
-    )?;
-    Ok(meta)
+    )
 }
 
 /// Reads only the sidecar of a feature table.

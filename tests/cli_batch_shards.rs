@@ -5,6 +5,8 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+use crate::common::batch_summary;
+
 fn project(relative: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join(relative)
 }
@@ -21,16 +23,6 @@ fn batch(manifest: &Path, out: &Path, extra: &[&str]) -> Output {
         .args(extra)
         .output()
         .expect("run eegadapt")
-}
-
-/// The summary without the wall times (which differ from run to run).
-fn summary(out: &Path) -> Vec<serde_json::Value> {
-    let text = std::fs::read_to_string(out.join("summary.json")).expect("summary.json");
-    let mut rows: Vec<serde_json::Value> = serde_json::from_str(&text).expect("summary json");
-    for row in &mut rows {
-        row["seconds"] = serde_json::Value::Null;
-    }
-    rows
 }
 
 fn write_manifest(path: &Path, lines: &[String]) {
@@ -79,7 +71,7 @@ fn three_shards_merged_equal_one_machine_and_a_missing_shard_is_named() {
     );
     let merged = batch(&manifest, &sharded, &["--merge"]);
     assert_eq!(merged.status.code(), Some(1), "BAD fails");
-    assert_eq!(summary(&sharded), summary(&single));
+    assert_eq!(batch_summary(&sharded), batch_summary(&single));
     let index = std::fs::read_to_string(sharded.join("index.html")).expect("index.html");
     for subject in ["P1", "P2", "P3", "P4"] {
         let link = format!("href=\"subjects/{subject}/report.html\"");
@@ -96,7 +88,7 @@ fn three_shards_merged_equal_one_machine_and_a_missing_shard_is_named() {
         batch(&manifest, &sharded, &["--merge"]).status.code(),
         Some(1)
     );
-    let rows = summary(&sharded);
+    let rows = batch_summary(&sharded);
     let lost: Vec<&serde_json::Value> = rows
         .iter()
         .filter(|r| r["error"].as_str().is_some_and(|e| e.contains("shard 2/3")))

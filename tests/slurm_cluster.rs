@@ -9,6 +9,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::common::batch_summary;
+
 fn project(relative: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join(relative)
 }
@@ -71,16 +73,6 @@ fn wait_for(what: &str, timeout: Duration, mut done: impl FnMut() -> bool) -> Du
 fn output(command: &mut Command) -> String {
     let out = command.output().expect("run command");
     String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-/// The summary without wall times.
-fn summary(out: &Path) -> Vec<serde_json::Value> {
-    let text = std::fs::read_to_string(out.join("summary.json")).expect("summary.json");
-    let mut rows: Vec<serde_json::Value> = serde_json::from_str(&text).expect("json");
-    for row in &mut rows {
-        row["seconds"] = serde_json::Value::Null;
-    }
-    rows
 }
 
 #[test]
@@ -222,8 +214,10 @@ fn a_batch_runs_as_a_slurm_job_array_and_merges_like_one_machine() {
 
     let single = d.join("single");
     assert!(batch(&single, &["--jobs", "2"]).status.success());
-    assert_eq!(summary(&cluster), summary(&single));
-    assert!(summary(&cluster).iter().all(|r| r["status"] == "done"));
+    assert_eq!(batch_summary(&cluster), batch_summary(&single));
+    assert!(batch_summary(&cluster)
+        .iter()
+        .all(|r| r["status"] == "done"));
     drop(daemons);
     println!(
         "Slurm test wall time: {:.1} s",

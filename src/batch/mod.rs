@@ -282,17 +282,22 @@ pub fn write_summary(out: &Path, results: &[SubjectResult]) -> Result<PathBuf, B
         csv.push('\n');
     }
     let path = out.join(SUMMARY_CSV);
+    write_text(&path, &csv)?;
+    Ok(path)
+}
+
+/// Writes `text` to `path` through a temporary file.
+fn write_text(path: &Path, text: &str) -> Result<(), BatchError> {
     let io = |action: &'static str, source| BatchError::Io {
-        path: path.clone(),
+        path: path.to_path_buf(),
         action,
         source,
     };
     write_atomically(
-        &path,
-        |f| std::io::Write::write_all(f, csv.as_bytes()).map_err(|e| io("cannot write", e)),
+        path,
+        |f| std::io::Write::write_all(f, text.as_bytes()).map_err(|e| io("cannot write", e)),
         io,
-    )?;
-    Ok(path)
+    )
 }
 
 fn write_index(out: &Path, results: &[SubjectResult]) -> Result<(), BatchError> {
@@ -333,17 +338,7 @@ fn write_index(out: &Path, results: &[SubjectResult]) -> Result<(), BatchError> 
          </body></html>\n",
         results.len()
     );
-    let path = out.join(INDEX_HTML);
-    let io = |action: &'static str, source| BatchError::Io {
-        path: path.clone(),
-        action,
-        source,
-    };
-    write_atomically(
-        &path,
-        |f| std::io::Write::write_all(f, html.as_bytes()).map_err(|e| io("cannot write", e)),
-        io,
-    )
+    write_text(&out.join(INDEX_HTML), &html)
 }
 
 /// The summary as the terminal table `batch` prints, with the counts and the path of the file

@@ -94,3 +94,13 @@ pub fn success(run: &std::process::Output) -> String {
     );
     String::from_utf8_lossy(&run.stdout).into_owned()
 }
+
+/// `summary.json` of a batch's output folder, its wall times blanked (they differ between runs).
+pub fn batch_summary(out: &Path) -> Vec<serde_json::Value> {
+    let text = std::fs::read_to_string(out.join("summary.json")).expect("summary.json");
+    let mut rows: Vec<serde_json::Value> = serde_json::from_str(&text).expect("summary json");
+    for row in &mut rows {
+        row["seconds"] = serde_json::Value::Null;
+    }
+    rows
+}
