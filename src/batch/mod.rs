@@ -10,6 +10,7 @@
 //!   changed input, or an interrupted run, means the subject is done again.
 //! - **Nothing half-written.** Every file is written to a temporary name and renamed.
 
+pub mod bids;
 pub mod manifest;
 pub mod shard;
 pub mod slurm;

@@ -1,14 +1,12 @@
-//! EEG-BIDS datasets: file-name entities, the sidecars that refine a recording (`_events.tsv`,
-//! `_channels.tsv`), and a dataset's recordings assigned to batch roles by entity filters.
+//! EEG-BIDS: file-name entities and the sidecars that refine a recording (`_events.tsv`,
+//! `_channels.tsv`); a dataset's recordings become batch jobs in [`crate::batch::bids`].
 //!
 //! A data file is `sub-<label>[_ses-<label>]_task-<label>[_acq-..][_run-<index>]_eeg.edf|.bdf`
 //! under `sub-<label>/[ses-<label>/]eeg/`. Its sidecars sit beside it with the same entities and
 //! another suffix. Sidecars higher in the tree (BIDS inheritance) are not read.
 
-mod dataset;
 mod sidecars;
 
-pub use dataset::{scan, BidsDataset, BidsRecording, RoleFilters, Sessions};
 pub use sidecars::{apply_sidecars, read_tsv, Tsv};
 
 use std::path::{Path, PathBuf};

@@ -140,18 +140,18 @@ fn inputs(args: &BatchArgs) -> anyhow::Result<(Vec<SubjectJob>, PathBuf, String)
         .out
         .clone()
         .unwrap_or_else(|| dir.join("derivatives").join("eegadapt"));
-    let filters = bids::RoleFilters::parse(
+    let filters = batch::bids::RoleFilters::parse(
         &args.calibration,
         &args.unlabeled,
         &args.test,
         &args.predict,
     )?;
     let sessions = if args.pool_sessions {
-        bids::Sessions::Pooled
+        batch::bids::Sessions::Pooled
     } else {
-        bids::Sessions::Separate
+        batch::bids::Sessions::Separate
     };
-    let dataset = bids::scan(dir, &filters, sessions)?;
+    let dataset = batch::bids::scan(dir, &filters, sessions)?;
     if !dataset.unmatched.is_empty() {
         eprintln!(
             "batch: {} recordings match no role filter (left alone)",

@@ -1,15 +1,12 @@
 //! From a recording to its feature rows: pick EEG, preprocess, epoch, Welch, bands, covariances.
 
-use std::path::Path;
-
 use serde::{Deserialize, Serialize};
 
 use super::config::config_hash;
-use super::pieces::{extract_in_pieces, piecewise_possible, Pieces, LONG_RECORDING_S, PIECE_S};
 use super::{
     band_powers, covariance, EvokedConfig, FeatureConfig, FeatureError, Welch, WelchConfig,
 };
-use crate::edf::{self, ChannelKind, Recording};
+use crate::edf::{ChannelKind, Recording};
 use crate::epochs::{make_epochs_at, Dropped, Epochs, Window};
 use crate::preprocess::FilterBand;
 use crate::task::{RecordingId, Task};
@@ -92,72 +89,6 @@ pub struct FeatureSet {
     pub meta: FeatureMeta,
     /// One row per epoch.
     pub rows: Vec<FeatureRow>,
-}
-
-/// Reads an EDF/BDF file and computes its features; `sha256` (of the file's bytes, computed by
-/// the caller, who usually needs it first to decide whether to skip the file) goes in the
-/// metadata.
-pub fn features_from_file(
-    path: &Path,
-    sha256: &str,
-    task: &Task,
-    config: &FeatureConfig,
-) -> Result<FeatureSet, FeatureError> {
-    match pieces_of_file(path, sha256, task, config)? {
-        Pieced::Pieces(pieces) => extract_in_pieces(pieces),
-        Pieced::Whole(set) => Ok(*set),
-    }
-}
-
-fn source_file(path: &Path, sha256: &str) -> SourceFile {
-    SourceFile {
-        name: path
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default(),
-        sha256: sha256.to_string(),
-    }
-}
-
-/// The features of a recording read whole, or the pieces of a long one's.
-pub enum Pieced {
-    /// Read whole (any sidecars applied): its features.
-    Whole(Box<FeatureSet>),
-    /// Too long to hold: its pieces, each part naming the file as its source.
-    Pieces(Box<dyn Iterator<Item = Result<FeatureSet, FeatureError>> + Send>),
-}
-
-/// The features of a recording: computed from the whole of it, or, when it lasts longer than
-/// [`LONG_RECORDING_S`] and [`piecewise_possible`], as pieces still to compute, one at a time
-/// (bounded memory).
-pub fn pieces_of_file(
-    path: &Path,
-    sha256: &str,
-    task: &Task,
-    config: &FeatureConfig,
-) -> Result<Pieced, FeatureError> {
-    let file = edf::open(path)?;
-    let mut outline = file.outline();
-    // A BIDS recording's events and bad channels come from its sidecars.
-    crate::bids::apply_sidecars(path, &mut outline)?;
-    if outline.duration_s() > LONG_RECORDING_S && piecewise_possible(&outline, config) {
-        let id = RecordingId::from_path(path);
-        let source = source_file(path, sha256);
-        let pieces = Pieces::new(file, outline, id, task, config, PIECE_S).map(move |part| {
-            part.map(|mut set| {
-                set.meta.sources = vec![source.clone()];
-                set
-            })
-        });
-        return Ok(Pieced::Pieces(Box::new(pieces)));
-    }
-    let recording = Recording {
-        data: file.to_recording()?.data,
-        ..outline
-    };
-    let mut set = extract(&recording, &RecordingId::from_path(path), task, config)?;
-    set.meta.sources = vec![source_file(path, sha256)];
-    Ok(Pieced::Whole(Box::new(set)))
 }
 
 /// Computes the features of one recording for a task.

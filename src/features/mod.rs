@@ -5,16 +5,15 @@ mod bands;
 mod config;
 mod covariance;
 mod extract;
+mod from_file;
 pub mod pieces;
 mod welch;
 
 pub use bands::{band_power, band_powers, default_bands, Band};
 pub use config::{config_hash, feature_config_hash, hex, EvokedConfig, FeatureConfig};
 pub use covariance::{covariance, Estimator};
-pub use extract::{
-    extract, features_from_file, pieces_of_file, FeatureMeta, FeatureRow, FeatureSet, Pieced,
-    SourceFile,
-};
+pub use extract::{extract, FeatureMeta, FeatureRow, FeatureSet, SourceFile};
+pub use from_file::{features_from_file, pieces_of_file, Pieced};
 pub use welch::{welch, Welch, WelchConfig};
 
 /// Why features cannot be computed.

@@ -1,11 +1,11 @@
-//! A BIDS dataset's EEG recordings as batch jobs: one job per `sub-` label (per session when
+//! An EEG-BIDS dataset's recordings as batch jobs (file names and sidecars: [`crate::bids`]): one job per `sub-` label (per session when
 //! sessions are kept apart), each recording given the role whose entity filter it matches.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use super::{parse_filter, read_tsv, BidsError, Entities};
-use crate::batch::SubjectJob;
+use super::SubjectJob;
+use crate::bids::{parse_filter, read_tsv, BidsError, Entities};
 
 /// How a subject's sessions are treated.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
