@@ -3,24 +3,14 @@
 //! finished subjects without touching their outputs and redoes a subject whose inputs changed.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
 fn project(relative: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join(relative)
 }
 
 fn batch(manifest: &Path, out: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_eegadapt"))
-        .arg("batch")
-        .arg("--manifest")
-        .arg(manifest)
-        .arg("--encoder")
-        .arg(project("data/encoder"))
-        .arg("--out")
-        .arg(out)
-        .args(["--jobs", "2"])
-        .output()
-        .expect("run eegadapt")
+    crate::common::run_batch(manifest, out, &["--jobs", "2"])
 }
 
 fn summary(out: &Path) -> Vec<serde_json::Value> {

@@ -3,7 +3,6 @@
 //! leaves its subjects failed, naming it; `--slurm N` writes the job array and merge scripts.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 
 use crate::common::batch_summary;
 
@@ -11,19 +10,7 @@ fn project(relative: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join(relative)
 }
 
-fn batch(manifest: &Path, out: &Path, extra: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_eegadapt"))
-        .arg("batch")
-        .arg("--manifest")
-        .arg(manifest)
-        .arg("--encoder")
-        .arg(project("data/encoder"))
-        .arg("--out")
-        .arg(out)
-        .args(extra)
-        .output()
-        .expect("run eegadapt")
-}
+use crate::common::run_batch as batch;
 
 fn write_manifest(path: &Path, lines: &[String]) {
     let text = format!("subject,role,path\n{}\n", lines.join("\n"));

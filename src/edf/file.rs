@@ -502,17 +502,21 @@ impl EdfFile {
 
     /// Decodes every channel into a [`Recording`].
     pub fn to_recording(&self) -> Result<Recording> {
-        let data = (0..self.channels.len())
+        Ok(Recording {
+            data: self.read_all()?,
+            ..self.outline()
+        })
+    }
+
+    /// Every channel's samples in physical units (f32), channel by channel.
+    pub fn read_all(&self) -> Result<Vec<Vec<f32>>> {
+        (0..self.channels.len())
             .map(|i| {
                 let mut out = vec![0_f32; self.channels[i].samples];
                 self.read_physical_f32_into(i, 0..out.len(), &mut out)?;
                 Ok(out)
             })
-            .collect::<Result<Vec<_>>>()?;
-        Ok(Recording {
-            data,
-            ..self.outline()
-        })
+            .collect()
     }
 
     /// The data records `records` of a contiguous recording as a [`Recording`] of their own:

@@ -67,7 +67,7 @@ pub fn pieces_of_file(
         return Ok(Pieced::Pieces(Box::new(pieces)));
     }
     let recording = Recording {
-        data: file.to_recording()?.data,
+        data: file.read_all()?,
         ..outline
     };
     let mut set = extract(&recording, &RecordingId::from_path(path), task, config)?;

@@ -104,3 +104,18 @@ pub fn batch_summary(out: &Path) -> Vec<serde_json::Value> {
     }
     rows
 }
+
+/// `eegadapt batch --manifest MANIFEST --encoder data/encoder --out OUT` plus `extra`.
+pub fn run_batch(manifest: &Path, out: &Path, extra: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_eegadapt"))
+        .arg("batch")
+        .arg("--manifest")
+        .arg(manifest)
+        .arg("--encoder")
+        .arg(manifest_dir().join("data/encoder"))
+        .arg("--out")
+        .arg(out)
+        .args(extra)
+        .output()
+        .expect("run eegadapt")
+}
