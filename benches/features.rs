@@ -15,6 +15,15 @@
 //!     process of this bench (`--features-case N`) started with `POLARS_MAX_THREADS=N`; the
 //!     table shows the size of polars' pool the child actually had.
 //!
+//! (c) The whole `features` command against its Python twin, per core: `eegadapt features DIR
+//!     --task eegmmidb-lr --out OUT --jobs 1` on the 36 left/right recordings of S001-S012 (the
+//!     issue's measure), against `benches/features_python.py DIR OUT` (MNE read, scipy Welch and
+//!     sosfiltfilt, scikit-learn OAS, pandas Parquet, one thread) on the same files. Whole
+//!     processes, each into an empty folder, alternated three times; median wall time and CPU
+//!     time (user + system, from `getrusage` of the children). The Python side needs `python3`
+//!     (or `$EEGADAPT_PYTHON`) with mne, scipy, scikit-learn, pandas and pyarrow; without them the
+//!     part prints why it is skipped. `cargo bench --bench features -- --whole` runs only (c).
+//!
 //! The load average (`/proc/loadavg`) is printed at the start and after each part: other
 //! processes on the machine distort the numbers.
 
@@ -320,6 +329,136 @@ fn main() {
         loadavg(),
         std::thread::available_parallelism().map_or(1, |n| n.get())
     );
-    welch_part();
-    features_part();
+    if !args.iter().any(|a| a == "--whole") {
+        welch_part();
+        features_part();
+    }
+    whole_command_part();
+}
+
+/// CPU seconds (user + system) of the finished children of this process so far.
+fn children_cpu_s() -> f64 {
+    // SAFETY: getrusage writes only into the struct it is given.
+    let usage = unsafe {
+        let mut usage: libc::rusage = std::mem::zeroed();
+        libc::getrusage(libc::RUSAGE_CHILDREN, &mut usage);
+        usage
+    };
+    let seconds = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    seconds(usage.ru_utime) + seconds(usage.ru_stime)
+}
+
+/// Wall and CPU seconds of one run of `command` (which must succeed).
+fn timed(command: &mut Command) -> (f64, f64) {
+    let cpu = children_cpu_s();
+    let started = Instant::now();
+    let output = command.output().expect("start the command");
+    let wall = started.elapsed().as_secs_f64();
+    assert!(
+        output.status.success(),
+        "{command:?} failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    (wall, children_cpu_s() - cpu)
+}
+
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values.get(values.len() / 2).copied().unwrap_or(f64::NAN)
+}
+
+/// Why the Python twin cannot run here, if it cannot.
+fn python_missing(python: &str) -> Option<String> {
+    let probe = Command::new(python)
+        .args(["-c", "import mne, scipy, sklearn, pandas, pyarrow"])
+        .output();
+    match probe {
+        Err(e) => Some(format!("cannot start {python}: {e}")),
+        Ok(o) if !o.status.success() => Some(format!(
+            "{python} lacks mne, scipy, scikit-learn, pandas or pyarrow ({})",
+            String::from_utf8_lossy(&o.stderr)
+                .lines()
+                .last()
+                .unwrap_or("")
+        )),
+        Ok(_) => None,
+    }
+}
+
+fn whole_command_part() {
+    let task = Task::resolve("eegmmidb-lr").expect("task");
+    let subjects: Vec<String> = (1..=12).map(|s| format!("S{s:03}")).collect();
+    let files: Vec<PathBuf> = lr_files(&task)
+        .into_iter()
+        .map(|(p, _)| p)
+        .filter(|p| {
+            let id = RecordingId::from_path(p);
+            subjects.contains(&id.subject)
+        })
+        .collect();
+    println!(
+        "\n(c) the whole command, one core: eegadapt features --jobs 1 against benches/features_python.py, {} recordings (S001-S012, runs 4, 8, 12)",
+        files.len()
+    );
+    if files.len() != 36 {
+        println!(
+            "    skipped: expected the 36 recordings of S001-S012 under the shared data folder"
+        );
+        return;
+    }
+    let inputs = tempfile::tempdir().expect("temporary folder");
+    for f in &files {
+        let name = f.file_name().expect("file name");
+        std::os::unix::fs::symlink(f, inputs.path().join(name)).expect("link an input");
+    }
+    let python = std::env::var("EEGADAPT_PYTHON").unwrap_or_else(|_| "python3".into());
+    let missing = python_missing(&python);
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/features_python.py");
+    let (mut ours, mut theirs) = (Vec::new(), Vec::new());
+    for round in 0..3 {
+        let out = tempfile::tempdir().expect("temporary folder");
+        ours.push(timed(
+            Command::new(env!("CARGO_BIN_EXE_eegadapt"))
+                .arg("features")
+                .arg(inputs.path())
+                .args(["--task", "eegmmidb-lr", "--jobs", "1", "--out"])
+                .arg(out.path().join(format!("rust-{round}"))),
+        ));
+        if missing.is_none() {
+            theirs.push(timed(
+                Command::new(&python)
+                    .arg(&script)
+                    .arg(inputs.path())
+                    .arg(out.path().join(format!("python-{round}"))),
+            ));
+        }
+    }
+    let summary = |runs: &[(f64, f64)]| {
+        (
+            median(runs.iter().map(|r| r.0).collect()),
+            median(runs.iter().map(|r| r.1).collect()),
+        )
+    };
+    let (wall, cpu) = summary(&ours);
+    println!("{:<44} {:>12} {:>12}", "median of 3", "wall s", "CPU s");
+    println!(
+        "{:<44} {:>12.2} {:>12.2}",
+        "eegadapt features --jobs 1", wall, cpu
+    );
+    match missing {
+        Some(why) => println!("    Python side skipped: {why}"),
+        None => {
+            let (py_wall, py_cpu) = summary(&theirs);
+            println!(
+                "{:<44} {:>12.2} {:>12.2}",
+                "python3 benches/features_python.py", py_wall, py_cpu
+            );
+            println!(
+                "    eegadapt is {:.1}x faster by wall time, {:.1}x by CPU time (goal: 10x)",
+                py_wall / wall,
+                py_cpu / cpu
+            );
+        }
+    }
+    println!("    load average after (c): {}", loadavg());
 }

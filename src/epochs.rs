@@ -212,6 +212,10 @@ pub fn make_epochs_at(
         sources: Vec::new(),
         drop_log: Vec::new(),
     };
+    // One allocation for every epoch that may be kept, rather than a doubling copy per epoch.
+    epochs
+        .data
+        .reserve_exact(candidates.len() * picks.len() * n_samples);
     let data_end = recording.segments.last().map_or(0.0, |s| s.end_s());
     for c in candidates {
         let start_s = c.onset_s + tmin;

@@ -30,6 +30,17 @@ use sha2::{Digest, Sha256};
 use crate::atomic::write_atomically;
 use crate::features::{hex, FeatureMeta, FeatureRow, FeatureSet};
 
+/// A Parquet writer with LZ4 (`LZ4_RAW`) compression. The columns are mostly f64 features,
+/// which entropy coding barely shrinks: on the 36 EEGMMIDB left/right tables, polars' default
+/// zstd made files 22 % smaller (38 MB against 49 MB) but took a tenth of the whole `features`
+/// run, at level 1 as at level 3.
+fn table_writer<W: Write>(f: W) -> ParquetWriter<W> {
+    ParquetWriter::new(f)
+        .with_compression(ParquetCompression::Lz4Raw)
+        .with_statistics(StatisticsOptions::empty())
+        .set_parallel(false)
+}
+
 /// Why a feature table cannot be written or read.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -187,7 +198,7 @@ pub fn write_feature_set(parquet: &Path, set: &FeatureSet) -> Result<(), StoreEr
     write_atomically(
         parquet,
         |f| {
-            ParquetWriter::new(f)
+            table_writer(f)
                 .finish(&mut df)
                 .map(|_| ())
                 .map_err(|e| StoreError::Table {
@@ -233,9 +244,7 @@ pub fn write_feature_parts<E: From<StoreError>>(
                 })
             };
             let (df, first) = parts.next().ok_or_else(no_parts)??;
-            let mut writer = ParquetWriter::new(f)
-                .batched(df.schema())
-                .map_err(table_error)?;
+            let mut writer = table_writer(f).batched(df.schema()).map_err(table_error)?;
             writer.write_batch(&df).map_err(table_error)?;
             let mut all = first;
             for part in parts {

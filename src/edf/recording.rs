@@ -271,6 +271,24 @@ pub struct Recording {
 }
 
 impl Recording {
+    /// A copy with `data` for samples: everything else cloned, the old samples not copied.
+    pub fn with_data(&self, data: Vec<Vec<f32>>) -> Recording {
+        Recording {
+            source: self.source.clone(),
+            format: self.format,
+            start: self.start,
+            identity: self.identity.clone(),
+            record_duration_s: self.record_duration_s,
+            records: self.records,
+            channels: self.channels.clone(),
+            data,
+            annotations: self.annotations.clone(),
+            segments: self.segments.clone(),
+            warnings: self.warnings.clone(),
+            bads: self.bads.clone(),
+        }
+    }
+
     /// Seconds of recorded data (records x record duration; gaps not counted).
     pub fn duration_s(&self) -> f64 {
         self.records as f64 * self.record_duration_s

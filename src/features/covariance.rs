@@ -20,32 +20,29 @@ pub enum Estimator {
 pub fn covariance(x: &[Vec<f64>], estimator: Estimator) -> Vec<f64> {
     let n = x.len();
     let t = x.first().map_or(0, Vec::len);
+    if x.iter().any(|row| row.len() != t) {
+        return vec![f64::NAN; n * n];
+    }
+    covariance_of_rows(x.concat(), n, t, estimator)
+}
+
+/// [`covariance`] of `n` channels of `t` samples stored one after another in `x` (`x[c * t + s]`),
+/// which it centres in place. NaN everywhere when `x` does not hold `n * t` values.
+pub fn covariance_of_rows(mut x: Vec<f64>, n: usize, t: usize, estimator: Estimator) -> Vec<f64> {
+    if x.len() != n * t {
+        return vec![f64::NAN; n * n];
+    }
     if n == 0 || t == 0 {
         return vec![0.0; n * n];
     }
-    let centred: Vec<Vec<f64>> = x
-        .iter()
-        .map(|row| {
-            let mean = row.iter().sum::<f64>() / t as f64;
-            row.iter().map(|v| v - mean).collect()
-        })
-        .collect();
-    let mut cov = vec![0.0; n * n];
-    for i in 0..n {
-        for j in i..n {
-            let s: f64 = centred[i]
-                .iter()
-                .zip(&centred[j])
-                .map(|(a, b)| a * b)
-                .sum::<f64>()
-                / t as f64;
-            cov[i * n + j] = s;
-            cov[j * n + i] = s;
-        }
+    for row in x.chunks_exact_mut(t) {
+        let mean = row.iter().sum::<f64>() / t as f64;
+        row.iter_mut().for_each(|v| *v -= mean);
     }
+    let mut cov = gram(&x, n, t, 1.0 / t as f64);
     let shrinkage = match estimator {
         Estimator::Scm => return cov,
-        Estimator::Lwf => ledoit_wolf_shrinkage(&centred, &cov),
+        Estimator::Lwf => ledoit_wolf_shrinkage(&x, n, t, &cov),
         Estimator::Oas => oas_shrinkage(&cov, n, t),
     };
     let mu = (0..n).map(|i| cov[i * n + i]).sum::<f64>() / n as f64;
@@ -60,31 +57,67 @@ pub fn covariance(x: &[Vec<f64>], estimator: Estimator) -> Vec<f64> {
     cov
 }
 
-/// scikit-learn's `ledoit_wolf_shrinkage` on centred data.
-fn ledoit_wolf_shrinkage(centred: &[Vec<f64>], cov: &[f64]) -> f64 {
-    let n = centred.len();
-    let t = centred[0].len() as f64;
-    let squared: Vec<Vec<f64>> = centred
-        .iter()
-        .map(|r| r.iter().map(|v| v * v).collect())
-        .collect();
-    let trace_terms: Vec<f64> = squared.iter().map(|r| r.iter().sum::<f64>() / t).collect();
-    let mu = trace_terms.iter().sum::<f64>() / n as f64;
-    let mut beta_sum = 0.0;
-    let mut delta_sum = 0.0;
+/// `scale * x x^T` of the row-major `n x t` matrix `x` (`x.len() == n * t`), exactly symmetric:
+/// one matrix product through the gemm crate, the upper triangle copied onto the lower.
+fn gram(x: &[f64], n: usize, t: usize, scale: f64) -> Vec<f64> {
+    let mut out = vec![0.0; n * n];
+    if x.len() != n * t || n == 0 || t == 0 {
+        return out;
+    }
+    let signed = |v: usize| v as isize;
+    // SAFETY: `x` holds n rows of t values (checked above): the left operand reads x[i * t + k]
+    // and the right one (x transposed) x[j * t + k], for i, j < n and k < t; `out` holds the
+    // n x n result with row stride n, and is a separate allocation from `x`.
+    unsafe {
+        gemm::gemm(
+            n,
+            n,
+            t,
+            out.as_mut_ptr(),
+            1,
+            signed(n),
+            false,
+            x.as_ptr(),
+            1,
+            signed(t),
+            x.as_ptr(),
+            signed(t),
+            1,
+            0.0,
+            scale,
+            false,
+            false,
+            false,
+            gemm::Parallelism::None,
+        );
+    }
     for i in 0..n {
-        for j in 0..n {
-            beta_sum += squared[i]
-                .iter()
-                .zip(&squared[j])
-                .map(|(a, b)| a * b)
-                .sum::<f64>();
-            let c = cov[i * n + j] * t; // (X^T X)_ij
-            delta_sum += c * c;
+        for j in 0..i {
+            out[i * n + j] = out[j * n + i];
         }
     }
-    let delta_sum = delta_sum / (t * t);
-    let beta = (beta_sum / t - delta_sum) / (n as f64 * t);
+    out
+}
+
+/// scikit-learn's `ledoit_wolf_shrinkage` on the centred rows of `x` (`n x t`, row-major).
+fn ledoit_wolf_shrinkage(x: &[f64], n: usize, t: usize, cov: &[f64]) -> f64 {
+    let tf = t as f64;
+    let trace_terms: Vec<f64> = x
+        .chunks_exact(t)
+        .map(|r| r.iter().map(|v| v * v).sum::<f64>() / tf)
+        .collect();
+    let mu = trace_terms.iter().sum::<f64>() / n as f64;
+    // sum over i, j of <x_i^2, x_j^2> is the sum over samples of (sum over channels of x^2)^2.
+    let mut column_sums = vec![0.0; t];
+    for row in x.chunks_exact(t) {
+        for (s, v) in column_sums.iter_mut().zip(row) {
+            *s += v * v;
+        }
+    }
+    let beta_sum: f64 = column_sums.iter().map(|s| s * s).sum();
+    // sum over i, j of (X^T X)_ij^2, from the covariance (X^T X / t).
+    let delta_sum = cov.iter().map(|c| (c * tf) * (c * tf)).sum::<f64>() / (tf * tf);
+    let beta = (beta_sum / tf - delta_sum) / (n as f64 * tf);
     let delta =
         (delta_sum - 2.0 * mu * trace_terms.iter().sum::<f64>() + n as f64 * mu * mu) / n as f64;
     let beta = beta.min(delta);

@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 
 use super::config::config_hash;
 use super::{
-    band_powers, covariance, EvokedConfig, FeatureConfig, FeatureError, Welch, WelchConfig,
+    band_powers, covariance_of_rows, EvokedConfig, FeatureConfig, FeatureError, Welch, WelchConfig,
 };
 use crate::edf::{ChannelKind, Recording};
 use crate::epochs::{make_epochs_at, Dropped, Epochs, Window};
@@ -109,19 +109,23 @@ pub(crate) fn extract_at(
     config: &FeatureConfig,
     windows: Option<&[Window]>,
 ) -> Result<FeatureSet, FeatureError> {
-    let mut eeg = recording.clone();
-    let keep: Vec<usize> = (0..eeg.channels.len())
+    let keep: Vec<usize> = (0..recording.channels.len())
         .filter(|&i| {
-            eeg.channels[i].kind == ChannelKind::Eeg && !eeg.bads.contains(&eeg.channels[i].label)
+            recording.channels[i].kind == ChannelKind::Eeg
+                && !recording.bads.contains(&recording.channels[i].label)
         })
         .collect();
     if keep.is_empty() {
         return Err(FeatureError::NoEeg(id.recording.clone()));
     }
-    eeg.channels = keep.iter().map(|&i| eeg.channels[i].clone()).collect();
-    eeg.data = keep
+    let mut eeg = recording.with_data(
+        keep.iter()
+            .map(|&i| recording.data.get(i).cloned().unwrap_or_default())
+            .collect(),
+    );
+    eeg.channels = keep
         .iter()
-        .map(|&i| std::mem::take(&mut eeg.data[i]))
+        .map(|&i| recording.channels[i].clone())
         .collect();
     if let Some(f0) = config.notch_hz {
         eeg.notch(f0, 30.0)?;
@@ -154,17 +158,16 @@ pub(crate) fn extract_at(
         let band_epochs = band_passed_epochs(&eeg, id, task, &picks, band, config, windows)?;
         for row in &mut rows {
             let k = matching_epoch(&band_epochs, row.onset_s)?;
-            let x: Vec<Vec<f64>> = (0..band_epochs.channels.len())
-                .map(|c| {
-                    band_epochs
-                        .channel(k, c)
-                        .iter()
-                        .map(|&v| f64::from(v))
-                        .collect()
-                })
+            let n = band_epochs.channels.len();
+            let x: Vec<f64> = (0..n)
+                .flat_map(|c| band_epochs.channel(k, c).iter().map(|&v| f64::from(v)))
                 .collect();
-            row.covariances
-                .push(covariance(&x, config.covariance_estimator));
+            row.covariances.push(covariance_of_rows(
+                x,
+                n,
+                band_epochs.n_samples,
+                config.covariance_estimator,
+            ));
         }
     }
     let mut evoked_times = Vec::new();
@@ -219,8 +222,7 @@ fn band_passed_epochs(
     config: &FeatureConfig,
     windows: Option<&[Window]>,
 ) -> Result<Epochs, FeatureError> {
-    let mut filtered = eeg.clone();
-    filtered.filter(FilterBand::Bandpass(lo, hi), config.filter_order)?;
+    let filtered = eeg.filtered(FilterBand::Bandpass(lo, hi), config.filter_order)?;
     let reject = crate::epochs::Reject::default();
     Ok(make_epochs_at(
         &filtered, id, task, picks, &reject, windows,

@@ -19,6 +19,7 @@ mod recording;
 mod reference;
 mod resample;
 mod sosfilt;
+mod sosfilt_lanes;
 mod window;
 mod zpk;
 
@@ -32,4 +33,5 @@ pub use recording::FILTERED_KINDS;
 pub use reference::{channel_reference, common_average_reference};
 pub use resample::{resample_factors, resample_poly, resample_to, MAX_FACTOR};
 pub use sosfilt::{sosfilt, sosfilt_zi, sosfiltfilt, sosfiltfilt_padlen};
+pub use sosfilt_lanes::sosfiltfilt_channels;
 pub use window::{bessel_i0, firwin_kaiser, kaiser};

@@ -5,7 +5,7 @@ use super::lfilter::lfilter_zi;
 use super::pad::odd_ext;
 
 /// Refuses what scipy's `_validate_sos` refuses: no sections, `a0 != 1`, non-finite values.
-fn validate(sos: &[[f64; 6]]) -> Result<()> {
+pub(super) fn validate(sos: &[[f64; 6]]) -> Result<()> {
     if sos.is_empty() {
         return Err(PreprocessError::InvalidCoefficients(
             "no second-order sections".into(),

@@ -12,7 +12,7 @@ use crate::preprocess::butter::{butter_sos, FilterBand};
 use crate::preprocess::error::{PreprocessError, Result};
 use crate::preprocess::lfilter::filtfilt;
 use crate::preprocess::notch::iirnotch;
-use crate::preprocess::sosfilt::sosfiltfilt;
+use crate::preprocess::sosfilt_lanes::sosfiltfilt_channels;
 
 /// Kinds that [`Recording::filter`] and [`Recording::notch`] change; trigger and other
 /// channels (event codes, respiration, ...) are left as they are.
@@ -134,10 +134,89 @@ impl Recording {
     /// Zero-phase Butterworth filtering (`sosfiltfilt`, so the effective order is twice
     /// `order`) of the EEG, EOG, EMG and ECG channels, each segment separately.
     pub fn filter(&mut self, band: FilterBand, order: usize) -> Result<()> {
-        self.filter_with(
-            |fs| butter_sos(order, band, fs),
-            |sos, x| sosfiltfilt(sos, x),
-        )
+        for (index, out) in self.band_filtered(band, order)? {
+            if let Some(slot) = self.data.get_mut(index) {
+                *slot = out;
+            }
+        }
+        Ok(())
+    }
+
+    /// A filtered copy, as cloning and then [`Recording::filter`], without first copying the
+    /// samples the filter replaces.
+    pub fn filtered(&self, band: FilterBand, order: usize) -> Result<Recording> {
+        let mut data: Vec<Option<Vec<f32>>> = vec![None; self.data.len()];
+        for (index, out) in self.band_filtered(band, order)? {
+            if let Some(slot) = data.get_mut(index) {
+                *slot = Some(out);
+            }
+        }
+        let data = data
+            .into_iter()
+            .zip(&self.data)
+            .map(|(new, old)| new.unwrap_or_else(|| old.clone()))
+            .collect();
+        Ok(self.with_data(data))
+    }
+
+    /// The filtered samples of the channels [`Recording::filter`] changes: channels with the
+    /// same rate and segments go through the filter side by side ([`sosfiltfilt_channels`]),
+    /// with the same result as one at a time.
+    fn band_filtered(&self, band: FilterBand, order: usize) -> Result<Vec<(usize, Vec<f32>)>> {
+        let picked: Vec<usize> = (0..self.channels.len())
+            .filter(|&i| self.is_filtered(i))
+            .collect();
+        let mut designs: Vec<(f64, Vec<[f64; 6]>)> = Vec::new();
+        for &i in &picked {
+            let fs = self.rate(i);
+            if !designs.iter().any(|(r, _)| *r == fs) {
+                designs.push((fs, butter_sos(order, band, fs)?));
+            }
+        }
+        // Channels that can share a pass: same design, same segment boundaries.
+        let mut groups: Vec<(usize, Vec<Range<usize>>, Vec<usize>)> = Vec::new();
+        for &i in &picked {
+            let design = designs
+                .iter()
+                .position(|(r, _)| *r == self.rate(i))
+                .unwrap_or(0);
+            let ranges = self.segment_ranges(i)?;
+            match groups
+                .iter_mut()
+                .find(|(d, r, _)| *d == design && *r == ranges)
+            {
+                Some((_, _, members)) => members.push(i),
+                None => groups.push((design, ranges, vec![i])),
+            }
+        }
+        let mut results = Vec::with_capacity(picked.len());
+        for (design, ranges, members) in groups {
+            let Some((_, sos)) = designs.get(design) else {
+                continue;
+            };
+            let mut filtered: Vec<Vec<f32>> = vec![Vec::new(); members.len()];
+            for range in ranges {
+                let views: Vec<&[f32]> = members
+                    .iter()
+                    .map(|&i| {
+                        self.data
+                            .get(i)
+                            .and_then(|d| d.get(range.clone()))
+                            .unwrap_or_default()
+                    })
+                    .collect();
+                let segment = sosfiltfilt_channels(sos, &views)?;
+                for (whole, part) in filtered.iter_mut().zip(segment) {
+                    if whole.is_empty() {
+                        *whole = part;
+                    } else {
+                        whole.extend(part);
+                    }
+                }
+            }
+            results.extend(members.into_iter().zip(filtered));
+        }
+        Ok(results)
     }
 
     /// Zero-phase notch (`iirnotch` + `filtfilt`) at `f0` Hz with quality `q` on the EEG, EOG,

@@ -1,0 +1,286 @@
+//! [`sosfiltfilt`](super::sosfiltfilt) of many channels at once.
+//!
+//! One channel's recursion waits on its previous sample at every section, so a filter run
+//! channel by channel leaves the vector units idle. Here a block of [`LANES`] channels goes
+//! through the cascade side by side, one SIMD lane per channel. Each lane does the arithmetic of
+//! the one-channel code in the same order (no fused multiply-add), so the results are the same
+//! bit for bit on every CPU; only the speed depends on the instructions available.
+
+use super::error::{PreprocessError, Result};
+use super::sosfilt::{sosfilt_zi, sosfiltfilt_padlen, validate};
+
+/// Channels filtered side by side: one AVX-512 register of f64, two of AVX2.
+const LANES: usize = 8;
+
+/// One sample of every channel in a block.
+type Lanes = [f64; LANES];
+
+/// Forward-backward filtering of every channel through the sections, as
+/// `scipy.signal.sosfiltfilt(sos, x)` per channel (see [`sosfiltfilt`](super::sosfiltfilt)):
+/// f32 samples in and out, f64 arithmetic. All channels must be equally long, and longer than
+/// [`sosfiltfilt_padlen`].
+pub fn sosfiltfilt_channels(sos: &[[f64; 6]], channels: &[&[f32]]) -> Result<Vec<Vec<f32>>> {
+    validate(sos)?;
+    let Some(len) = channels.first().map(|c| c.len()) else {
+        return Ok(Vec::new());
+    };
+    if let Some((index, c)) = channels.iter().enumerate().find(|(_, c)| c.len() != len) {
+        return Err(PreprocessError::LengthMismatch {
+            index,
+            expected: len,
+            found: c.len(),
+        });
+    }
+    let padlen = sosfiltfilt_padlen(sos);
+    if len <= padlen {
+        return Err(PreprocessError::SignalTooShort { len, padlen });
+    }
+    let zi = sosfilt_zi(sos)?;
+    let mut buffer = vec![[0.0; LANES]; len + 2 * padlen];
+    let mut out = Vec::with_capacity(channels.len());
+    for block in channels.chunks(LANES) {
+        out.extend(filter_block(sos, &zi, block, padlen, &mut buffer));
+    }
+    Ok(out)
+}
+
+/// Samples a tile of the interleaved buffer moves at once: one cache line of f64 per sample.
+const TILE: usize = 8;
+
+/// The first `lanes` channels of `samples`, each as its own f32 vector.
+#[inline(always)]
+fn unpack(samples: &[Lanes], lanes: usize) -> Vec<Vec<f32>> {
+    let mut out: Vec<Vec<f32>> = (0..lanes)
+        .map(|_| Vec::with_capacity(samples.len()))
+        .collect();
+    let mut tiles = samples.chunks_exact(TILE);
+    for tile in &mut tiles {
+        for (lane, y) in out.iter_mut().enumerate() {
+            y.extend(tile.iter().map(|s| s[lane % LANES] as f32));
+        }
+    }
+    for (lane, y) in out.iter_mut().enumerate() {
+        y.extend(tiles.remainder().iter().map(|s| s[lane % LANES] as f32));
+    }
+    out
+}
+
+/// Fills `buffer` (`len + 2 * n` samples) with the block's channels, side by side, each with
+/// scipy's odd extension of `n` samples (see [`super::pad`]); unused lanes are zero. The caller
+/// checked that every channel holds `len > n` samples.
+#[inline(always)]
+fn odd_extend(block: &[&[f32]], n: usize, buffer: &mut [Lanes]) {
+    let len = buffer.len() - 2 * n;
+    let at = |lane: usize, i: usize| {
+        block
+            .get(lane)
+            .and_then(|x| x.get(i))
+            .map_or(0.0, |&v| f64::from(v))
+    };
+    let (head, rest) = buffer.split_at_mut(n);
+    let (body, tail) = rest.split_at_mut(len);
+    for (i, slot) in head.iter_mut().enumerate() {
+        *slot = std::array::from_fn(|lane| 2.0 * at(lane, 0) - at(lane, n - i));
+    }
+    for (i, slot) in tail.iter_mut().enumerate() {
+        *slot = std::array::from_fn(|lane| 2.0 * at(lane, len - 1) - at(lane, len - 2 - i));
+    }
+    let mut start = 0;
+    if let Ok(full) = <&[&[f32]; LANES]>::try_from(block) {
+        // The common case, a whole block: tiles of every channel, copied without per-sample
+        // checks.
+        let mut sources = full.map(|x| x.chunks_exact(TILE));
+        for slots in body.chunks_exact_mut(TILE) {
+            let tiles = sources
+                .each_mut()
+                .map(|s| s.next().and_then(|t| <&[f32; TILE]>::try_from(t).ok()));
+            if tiles.iter().any(Option::is_none) {
+                break;
+            }
+            let tiles = tiles.map(|t| t.unwrap_or(&[0.0; TILE]));
+            for (j, slot) in slots.iter_mut().enumerate() {
+                *slot = std::array::from_fn(|lane| f64::from(tiles[lane][j % TILE]));
+            }
+            start += TILE;
+        }
+    }
+    for (i, slot) in body.iter_mut().enumerate().skip(start) {
+        *slot = std::array::from_fn(|lane| at(lane, i));
+    }
+}
+
+/// The block's channels filtered both ways: laid out side by side in `buffer` (`len + 2 *
+/// padlen` samples), filtered in place, and unpacked. Compiled for the widest vector
+/// instructions the CPU has, which also turns the layout changes into vector shuffles.
+fn filter_block(
+    sos: &[[f64; 6]],
+    zi: &[[f64; 2]],
+    block: &[&[f32]],
+    padlen: usize,
+    buffer: &mut [Lanes],
+) -> Vec<Vec<f32>> {
+    #[inline(always)]
+    fn body(
+        sos: &[[f64; 6]],
+        zi: &[[f64; 2]],
+        block: &[&[f32]],
+        padlen: usize,
+        buffer: &mut [Lanes],
+    ) -> Vec<Vec<f32>> {
+        odd_extend(block, padlen, buffer);
+        both_ways(sos, zi, buffer);
+        let len = buffer.len() - 2 * padlen;
+        unpack(&buffer[padlen..padlen + len], block.len())
+    }
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::arch::is_x86_feature_detected!("avx512f") {
+            #[target_feature(enable = "avx512f")]
+            fn wide(
+                sos: &[[f64; 6]],
+                zi: &[[f64; 2]],
+                block: &[&[f32]],
+                padlen: usize,
+                buffer: &mut [Lanes],
+            ) -> Vec<Vec<f32>> {
+                body(sos, zi, block, padlen, buffer)
+            }
+            // SAFETY: a function compiled for AVX-512F needs only a CPU that has it, checked
+            // just above.
+            return unsafe { wide(sos, zi, block, padlen, buffer) };
+        }
+        if std::arch::is_x86_feature_detected!("avx2") {
+            #[target_feature(enable = "avx2")]
+            fn wide(
+                sos: &[[f64; 6]],
+                zi: &[[f64; 2]],
+                block: &[&[f32]],
+                padlen: usize,
+                buffer: &mut [Lanes],
+            ) -> Vec<Vec<f32>> {
+                body(sos, zi, block, padlen, buffer)
+            }
+            // SAFETY: as above, for AVX2.
+            return unsafe { wide(sos, zi, block, padlen, buffer) };
+        }
+    }
+    body(sos, zi, block, padlen, buffer)
+}
+
+#[inline(always)]
+fn both_ways(sos: &[[f64; 6]], zi: &[[f64; 2]], buffer: &mut [Lanes]) {
+    // With the number of sections fixed, the compiler unrolls the cascade and keeps its state in
+    // registers; Butterworth designs of order up to 8 have at most 8 sections.
+    match sos.len() {
+        1 => fixed::<1>(sos, zi, buffer),
+        2 => fixed::<2>(sos, zi, buffer),
+        3 => fixed::<3>(sos, zi, buffer),
+        4 => fixed::<4>(sos, zi, buffer),
+        5 => fixed::<5>(sos, zi, buffer),
+        6 => fixed::<6>(sos, zi, buffer),
+        7 => fixed::<7>(sos, zi, buffer),
+        8 => fixed::<8>(sos, zi, buffer),
+        _ => any_length(sos, zi, buffer),
+    }
+}
+
+#[inline(always)]
+fn fixed<const N: usize>(sos: &[[f64; 6]], zi: &[[f64; 2]], buffer: &mut [Lanes]) {
+    match (
+        <&[[f64; 6]; N]>::try_from(sos),
+        <&[[f64; 2]; N]>::try_from(zi),
+    ) {
+        (Ok(sos), Ok(zi)) => run(sos, |v| zi.map(|z| scaled(z, v)), buffer),
+        _ => any_length(sos, zi, buffer),
+    }
+}
+
+#[inline(always)]
+fn any_length(sos: &[[f64; 6]], zi: &[[f64; 2]], buffer: &mut [Lanes]) {
+    run(
+        sos,
+        |v| zi.iter().map(|&z| scaled(z, v)).collect::<Vec<_>>(),
+        buffer,
+    )
+}
+
+/// A section's initial state `z` scaled by each lane's value in `v`, as `sosfiltfilt` does.
+#[inline(always)]
+fn scaled(z: [f64; 2], v: Lanes) -> [Lanes; 2] {
+    [v.map(|x| z[0] * x), v.map(|x| z[1] * x)]
+}
+
+/// The forward then the backward pass, each started from `start` of its first sample.
+#[inline(always)]
+fn run<Z: AsMut<[[Lanes; 2]]>>(sos: &[[f64; 6]], start: impl Fn(Lanes) -> Z, buffer: &mut [Lanes]) {
+    let Some(&first) = buffer.first() else {
+        return;
+    };
+    pass(sos, start(first), buffer.iter_mut());
+    let Some(&last) = buffer.last() else {
+        return;
+    };
+    pass(sos, start(last), buffer.iter_mut().rev());
+}
+
+/// One pass of the cascade over `samples`, in place, from the state `z`: the loop of
+/// [`sosfilt`](super::sosfilt) with a lane per channel.
+#[inline(always)]
+fn pass<'a, Z: AsMut<[[Lanes; 2]]>>(
+    sos: &[[f64; 6]],
+    mut z: Z,
+    samples: impl Iterator<Item = &'a mut Lanes>,
+) {
+    let z = z.as_mut();
+    for sample in samples {
+        let mut cur = *sample;
+        for (s, zs) in sos.iter().zip(z.iter_mut()) {
+            let mut out = [0.0; LANES];
+            for l in 0..LANES {
+                out[l] = s[0] * cur[l] + zs[0][l];
+                zs[0][l] = s[1] * cur[l] - s[4] * out[l] + zs[1][l];
+                zs[1][l] = s[2] * cur[l] - s[5] * out[l];
+            }
+            cur = out;
+        }
+        *sample = cur;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::preprocess::{butter_sos, sosfiltfilt, FilterBand};
+
+    #[test]
+    fn equals_one_channel_filtering_bit_for_bit() {
+        let sos = butter_sos(4, FilterBand::Bandpass(8.0, 30.0), 160.0).expect("design");
+        // 11 channels: one full block of lanes and a partial one.
+        let channels: Vec<Vec<f32>> = (0..11)
+            .map(|c| {
+                (0..500)
+                    .map(|i| ((i * (c + 2)) as f32 * 0.13).sin() * 20.0 + c as f32)
+                    .collect()
+            })
+            .collect();
+        let views: Vec<&[f32]> = channels.iter().map(Vec::as_slice).collect();
+        let together = sosfiltfilt_channels(&sos, &views).expect("long enough");
+        for (x, y) in channels.iter().zip(&together) {
+            let x64: Vec<f64> = x.iter().map(|&v| f64::from(v)).collect();
+            let alone: Vec<f32> = sosfiltfilt(&sos, &x64)
+                .expect("long enough")
+                .into_iter()
+                .map(|v| v as f32)
+                .collect();
+            assert_eq!(&alone, y);
+        }
+        assert!(matches!(
+            sosfiltfilt_channels(&sos, &[&[1.0; 10]]),
+            Err(PreprocessError::SignalTooShort { len: 10, .. })
+        ));
+        assert!(sosfiltfilt_channels(&sos, &[&[1.0; 100], &[1.0; 99]]).is_err());
+        assert!(sosfiltfilt_channels(&sos, &[])
+            .expect("nothing to do")
+            .is_empty());
+    }
+}
