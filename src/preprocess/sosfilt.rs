@@ -47,14 +47,25 @@ pub fn sosfilt(
     for &xn in x {
         let mut cur = xn;
         for (s, zs) in sos.iter().zip(z.iter_mut()) {
-            let out = s[0] * cur + zs[0];
-            zs[0] = s[1] * cur - s[4] * out + zs[1];
-            zs[1] = s[2] * cur - s[5] * out;
+            let out;
+            (out, zs[0], zs[1]) = section(s, cur, zs[0], zs[1]);
             cur = out;
         }
         y.push(cur);
     }
     Ok((y, z))
+}
+
+/// One second-order section (transposed direct form II, as scipy) on one sample `x` with state
+/// `(z0, z1)`: returns the output and the new state. Written with fused multiply-adds, which
+/// halve the arithmetic; each is exactly rounded, so every CPU gets the same bits (scipy's
+/// unfused order differs in the last bit or so).
+#[inline(always)]
+pub(super) fn section(s: &[f64; 6], x: f64, z0: f64, z1: f64) -> (f64, f64, f64) {
+    let out = s[0].mul_add(x, z0);
+    let z0 = (-s[4]).mul_add(out, s[1].mul_add(x, z1));
+    let z1 = (-s[5]).mul_add(out, s[2] * x);
+    (out, z0, z1)
 }
 
 /// Initial state of [`sosfilt`] for the steady state of a unit step, as

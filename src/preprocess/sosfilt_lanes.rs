@@ -3,11 +3,12 @@
 //! One channel's recursion waits on its previous sample at every section, so a filter run
 //! channel by channel leaves the vector units idle. Here a block of [`LANES`] channels goes
 //! through the cascade side by side, one SIMD lane per channel. Each lane does the arithmetic of
-//! the one-channel code in the same order (no fused multiply-add), so the results are the same
-//! bit for bit on every CPU; only the speed depends on the instructions available.
+//! the one-channel code in the same order, with the same fused multiply-adds, so the results are
+//! the same bit for bit; a fused multiply-add is exactly rounded by definition, so they are also
+//! the same on every CPU, with or without FMA instructions (without, slowly).
 
 use super::error::{PreprocessError, Result};
-use super::sosfilt::{sosfilt_zi, sosfiltfilt_padlen, validate};
+use super::sosfilt::{section, sosfilt_zi, sosfiltfilt_padlen, validate};
 
 /// Channels filtered side by side: one AVX-512 register of f64, two of AVX2.
 const LANES: usize = 8;
@@ -134,8 +135,10 @@ fn filter_block(
     }
     #[cfg(target_arch = "x86_64")]
     {
-        if std::arch::is_x86_feature_detected!("avx512f") {
-            #[target_feature(enable = "avx512f")]
+        if std::arch::is_x86_feature_detected!("avx512f")
+            && std::arch::is_x86_feature_detected!("fma")
+        {
+            #[target_feature(enable = "avx512f,fma")]
             fn wide(
                 sos: &[[f64; 6]],
                 zi: &[[f64; 2]],
@@ -145,12 +148,13 @@ fn filter_block(
             ) -> Vec<Vec<f32>> {
                 body(sos, zi, block, padlen, buffer)
             }
-            // SAFETY: a function compiled for AVX-512F needs only a CPU that has it, checked
-            // just above.
+            // SAFETY: a function compiled for AVX-512F and FMA needs only a CPU that has them,
+            // checked just above.
             return unsafe { wide(sos, zi, block, padlen, buffer) };
         }
-        if std::arch::is_x86_feature_detected!("avx2") {
-            #[target_feature(enable = "avx2")]
+        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
+        {
+            #[target_feature(enable = "avx2,fma")]
             fn wide(
                 sos: &[[f64; 6]],
                 zi: &[[f64; 2]],
@@ -160,7 +164,7 @@ fn filter_block(
             ) -> Vec<Vec<f32>> {
                 body(sos, zi, block, padlen, buffer)
             }
-            // SAFETY: as above, for AVX2.
+            // SAFETY: as above, for AVX2 and FMA.
             return unsafe { wide(sos, zi, block, padlen, buffer) };
         }
     }
@@ -237,9 +241,7 @@ fn pass<'a, Z: AsMut<[[Lanes; 2]]>>(
         for (s, zs) in sos.iter().zip(z.iter_mut()) {
             let mut out = [0.0; LANES];
             for l in 0..LANES {
-                out[l] = s[0] * cur[l] + zs[0][l];
-                zs[0][l] = s[1] * cur[l] - s[4] * out[l] + zs[1][l];
-                zs[1][l] = s[2] * cur[l] - s[5] * out[l];
+                (out[l], zs[0][l], zs[1][l]) = section(s, cur[l], zs[0][l], zs[1][l]);
             }
             cur = out;
         }
