@@ -133,40 +133,32 @@ fn filter_block(
         let len = buffer.len() - 2 * padlen;
         unpack(&buffer[padlen..padlen + len], block.len())
     }
+    /// Returns `body` compiled for the features in `$enable` when the CPU has every one of
+    /// `$detect`.
+    #[cfg(target_arch = "x86_64")]
+    macro_rules! body_when_cpu_has {
+        ([$($detect:tt),+], $enable:literal) => {
+            if $(std::arch::is_x86_feature_detected!($detect))&&+ {
+                #[target_feature(enable = $enable)]
+                fn wide(
+                    sos: &[[f64; 6]],
+                    zi: &[[f64; 2]],
+                    block: &[&[f32]],
+                    padlen: usize,
+                    buffer: &mut [Lanes],
+                ) -> Vec<Vec<f32>> {
+                    body(sos, zi, block, padlen, buffer)
+                }
+                // SAFETY: a function compiled for these features needs only a CPU that has
+                // them, checked just above.
+                return unsafe { wide(sos, zi, block, padlen, buffer) };
+            }
+        };
+    }
     #[cfg(target_arch = "x86_64")]
     {
-        if std::arch::is_x86_feature_detected!("avx512f")
-            && std::arch::is_x86_feature_detected!("fma")
-        {
-            #[target_feature(enable = "avx512f,fma")]
-            fn wide(
-                sos: &[[f64; 6]],
-                zi: &[[f64; 2]],
-                block: &[&[f32]],
-                padlen: usize,
-                buffer: &mut [Lanes],
-            ) -> Vec<Vec<f32>> {
-                body(sos, zi, block, padlen, buffer)
-            }
-            // SAFETY: a function compiled for AVX-512F and FMA needs only a CPU that has them,
-            // checked just above.
-            return unsafe { wide(sos, zi, block, padlen, buffer) };
-        }
-        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
-        {
-            #[target_feature(enable = "avx2,fma")]
-            fn wide(
-                sos: &[[f64; 6]],
-                zi: &[[f64; 2]],
-                block: &[&[f32]],
-                padlen: usize,
-                buffer: &mut [Lanes],
-            ) -> Vec<Vec<f32>> {
-                body(sos, zi, block, padlen, buffer)
-            }
-            // SAFETY: as above, for AVX2 and FMA.
-            return unsafe { wide(sos, zi, block, padlen, buffer) };
-        }
+        body_when_cpu_has!(["avx512f", "fma"], "avx512f,fma");
+        body_when_cpu_has!(["avx2", "fma"], "avx2,fma");
     }
     body(sos, zi, block, padlen, buffer)
 }
