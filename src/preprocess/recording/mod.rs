@@ -166,34 +166,18 @@ impl Recording {
         let picked: Vec<usize> = (0..self.channels.len())
             .filter(|&i| self.is_filtered(i))
             .collect();
-        let mut designs: Vec<(f64, Vec<[f64; 6]>)> = Vec::new();
+        // Channels that can share a pass: same rate (so the same design), same segments.
+        let mut groups: Vec<(f64, Vec<Range<usize>>, Vec<usize>)> = Vec::new();
         for &i in &picked {
-            let fs = self.rate(i);
-            if !designs.iter().any(|(r, _)| *r == fs) {
-                designs.push((fs, butter_sos(order, band, fs)?));
-            }
-        }
-        // Channels that can share a pass: same design, same segment boundaries.
-        let mut groups: Vec<(usize, Vec<Range<usize>>, Vec<usize>)> = Vec::new();
-        for &i in &picked {
-            let design = designs
-                .iter()
-                .position(|(r, _)| *r == self.rate(i))
-                .unwrap_or(0);
-            let ranges = self.segment_ranges(i)?;
-            match groups
-                .iter_mut()
-                .find(|(d, r, _)| *d == design && *r == ranges)
-            {
+            let (fs, ranges) = (self.rate(i), self.segment_ranges(i)?);
+            match groups.iter_mut().find(|(r, s, _)| *r == fs && *s == ranges) {
                 Some((_, _, members)) => members.push(i),
-                None => groups.push((design, ranges, vec![i])),
+                None => groups.push((fs, ranges, vec![i])),
             }
         }
         let mut results = Vec::with_capacity(picked.len());
-        for (design, ranges, members) in groups {
-            let Some((_, sos)) = designs.get(design) else {
-                continue;
-            };
+        for (fs, ranges, members) in groups {
+            let sos = butter_sos(order, band, fs)?;
             let mut filtered: Vec<Vec<f32>> = vec![Vec::new(); members.len()];
             for range in ranges {
                 let views: Vec<&[f32]> = members
@@ -205,7 +189,7 @@ impl Recording {
                             .unwrap_or_default()
                     })
                     .collect();
-                let segment = sosfiltfilt_channels(sos, &views)?;
+                let segment = sosfiltfilt_channels(&sos, &views)?;
                 for (whole, part) in filtered.iter_mut().zip(segment) {
                     if whole.is_empty() {
                         *whole = part;
