@@ -32,7 +32,8 @@ MKL_NUM_THREADS are set to 1 before numpy loads; scipy.fft uses one worker unles
   the band, and each band's share of the power summed over all bands' bins;
 - for each covariance band (mu_beta 8-30 Hz, slow 1-8 Hz): `scipy.signal.butter(4, band,
   'bandpass', output='sos')` and `sosfiltfilt` (scipy's defaults) of the whole recording, the same
-  windows, and `sklearn.covariance.oas` of each epoch's samples x channels (pyriemann's 'oas');
+  windows, and `sklearn.covariance.oas` of each epoch's samples x channels (pyriemann's 'oas'),
+  stored as its upper triangle row by row (`numpy.triu_indices` order), as eegadapt stores it;
 - the evoked part: the same band-pass at 0.5-3 Hz, the same windows, every 20th sample (8 Hz);
 - one Parquet per recording with pandas (pyarrow, LZ4_RAW compression as eegadapt's; eegadapt's
   columns: subject, recording, run, epoch, onset_s, label, class_index, log_psd, log_band_power,
@@ -196,7 +197,8 @@ def features(path, out_dir):
     covariances = {}
     for name, lo, hi in COVARIANCE_BANDS:
         xb = band_epochs(lo, hi)
-        covariances[f"cov_{name}"] = [oas(e.T)[0].ravel() for e in xb]
+        upper = np.triu_indices(xb.shape[1])  # stored as eegadapt stores it: the upper triangle
+        covariances[f"cov_{name}"] = [oas(e.T)[0][upper] for e in xb]
     lo, hi, rate = EVOKED
     step = int(round(fs / rate))
     evoked = band_epochs(lo, hi)[:, :, ::step]
@@ -252,6 +254,16 @@ def compare(py_dir, rust_dir):
     worst = {}
     problems = []
 
+    def symmetric(triangles, n):
+        """Whole matrices from upper triangles stored row by row (epochs x n(n+1)/2)."""
+        if triangles.shape[1] != n * (n + 1) // 2:
+            return triangles
+        full = np.zeros((len(triangles), n, n))
+        rows, cols = np.triu_indices(n)
+        full[:, rows, cols] = triangles
+        full[:, cols, rows] = triangles
+        return full.reshape(len(triangles), -1)
+
     def note(key, value):
         worst[key] = max(worst.get(key, 0.0), float(value))
 
@@ -267,8 +279,11 @@ def compare(py_dir, rust_dir):
         n = len(pd.read_json(rs_path.with_suffix(".json"), typ="series")["channels"])
         for col in ("log_psd", "log_band_power", "rel_band_power", "evoked",
                     *(f"cov_{b}" for b, _, _ in COVARIANCE_BANDS)):
-            a = np.stack(py[col].to_numpy()).reshape(len(py), n, -1)  # epochs x channels x values
-            b = np.stack(rs[col].to_numpy()).reshape(len(rs), n, -1)
+            a, b = np.stack(py[col].to_numpy()), np.stack(rs[col].to_numpy())
+            if col.startswith("cov_"):
+                a, b = symmetric(a, n), symmetric(b, n)
+            a = a.reshape(len(py), n, -1)  # epochs x channels x values
+            b = b.reshape(len(rs), n, -1)
             if a.shape != b.shape:
                 problems.append(f"{name}: {col} of shape {a.shape} here, {b.shape} in eegadapt's")
                 continue

@@ -216,42 +216,20 @@ pub fn make_epochs_at(
     epochs
         .data
         .reserve_exact(candidates.len() * picks.len() * n_samples);
-    let data_end = recording.segments.last().map_or(0.0, |s| s.end_s());
     for c in candidates {
-        let start_s = c.onset_s + tmin;
-        let segment = recording
-            .segments
-            .iter()
-            .find(|s| start_s >= s.onset_s - 0.5 / fs && start_s < s.end_s());
         let drop = |reason| Dropped {
             onset_s: c.onset_s,
             text: c.text.clone(),
             reason,
         };
-        let Some(segment) = segment else {
-            let reason = if start_s >= data_end {
-                DropReason::TooShort
-            } else {
-                DropReason::InGap
-            };
-            epochs.drop_log.push(drop(reason));
-            continue;
+        let layout = (fs, samples_per_record);
+        let start = match window_start(recording, layout, tmin, n_samples, c.onset_s) {
+            Ok(start) => start,
+            Err(reason) => {
+                epochs.drop_log.push(drop(reason));
+                continue;
+            }
         };
-        // Sample of the event, then the window offset, each rounded (as MNE and the references do).
-        let base = segment.first_record * samples_per_record;
-        let event = ((c.onset_s - segment.onset_s) * fs).round() as i64;
-        let start = base as i64 + event + (tmin * fs).round() as i64;
-        let segment_end = base + segment.records * samples_per_record;
-        if start < base as i64 || start as usize + n_samples > segment_end {
-            let past_data = segment.end_s() >= data_end - 0.5 / fs;
-            epochs.drop_log.push(drop(if past_data {
-                DropReason::TooShort
-            } else {
-                DropReason::InGap
-            }));
-            continue;
-        }
-        let start = start as usize;
         let window: Vec<&[f32]> = picks
             .iter()
             .map(|&i| {
@@ -278,6 +256,45 @@ pub fn make_epochs_at(
         });
     }
     Ok(epochs)
+}
+
+/// First sample of the window from `onset_s + tmin` for `n_samples` in channels sampled at `fs`
+/// with `samples_per_record` per record (`layout`), or why it has none: it starts in a gap
+/// between segments, or runs past its segment's end.
+pub(crate) fn window_start(
+    recording: &Recording,
+    (fs, samples_per_record): (f64, usize),
+    tmin: f64,
+    n_samples: usize,
+    onset_s: f64,
+) -> Result<usize, DropReason> {
+    let data_end = recording.segments.last().map_or(0.0, |s| s.end_s());
+    let start_s = onset_s + tmin;
+    let segment = recording
+        .segments
+        .iter()
+        .find(|s| start_s >= s.onset_s - 0.5 / fs && start_s < s.end_s());
+    let Some(segment) = segment else {
+        return Err(if start_s >= data_end {
+            DropReason::TooShort
+        } else {
+            DropReason::InGap
+        });
+    };
+    // Sample of the event, then the window offset, each rounded (as MNE and the references do).
+    let base = segment.first_record * samples_per_record;
+    let event = ((onset_s - segment.onset_s) * fs).round() as i64;
+    let start = base as i64 + event + (tmin * fs).round() as i64;
+    let segment_end = base + segment.records * samples_per_record;
+    if start < base as i64 || start as usize + n_samples > segment_end {
+        let past_data = segment.end_s() >= data_end - 0.5 / fs;
+        return Err(if past_data {
+            DropReason::TooShort
+        } else {
+            DropReason::InGap
+        });
+    }
+    Ok(start as usize)
 }
 
 /// The windows a task asks for in a recording (its annotations and segments; the samples are

@@ -14,7 +14,7 @@
 //! | `log_psd` | `list<float64>` | log10 PSD, channel-major (`channels x freqs` of the sidecar) |
 //! | `log_band_power` | `list<float64>` | log10 band power, `channels x bands` |
 //! | `rel_band_power` | `list<float64>` | relative band power, `channels x bands` |
-//! | `cov_<band>` | `list<float64>` | row-major `channels x channels` covariance per covariance band |
+//! | `cov_<band>` | `list<float64>` | per covariance band, the upper triangle (diagonal included) of the `channels x channels` covariance, row by row: `channels (channels + 1) / 2` values (`numpy.triu_indices` order) |
 //! | `evoked` | `list<float64>` | slow time-locked waveform, `channels x evoked_times` (when configured) |
 //!
 //! Every write goes to a temporary file in the target folder and is renamed into place; the
@@ -112,12 +112,51 @@ pub fn sha256_file(path: &Path) -> Result<String, StoreError> {
     Ok(hex(&hasher.finalize()))
 }
 
-fn list_column(name: &str, rows: &[FeatureRow], get: impl Fn(&FeatureRow) -> &[f64]) -> Column {
-    let lists: Vec<Series> = rows
-        .iter()
-        .map(|r| Series::new("".into(), get(r)))
-        .collect();
-    Series::new(name.into(), lists).into_column()
+/// A `list<f64>` column, one list per row: built in one values buffer, without a series per row.
+fn list_column<'a>(name: &str, lists: impl ExactSizeIterator<Item = &'a [f64]> + Clone) -> Column {
+    let values: usize = lists.clone().map(<[f64]>::len).sum();
+    let mut builder = ListPrimitiveChunkedBuilder::<Float64Type>::new(
+        name.into(),
+        lists.len(),
+        values,
+        DataType::Float64,
+    );
+    for list in lists {
+        builder.append_slice(list);
+    }
+    builder.finish().into_series().into_column()
+}
+
+/// The upper triangle (diagonal included) of the row-major `n x n` matrix `m`, row by row; `m`
+/// itself when it is not `n x n`.
+fn upper_triangle(m: &[f64], n: usize) -> Vec<f64> {
+    if m.len() != n * n {
+        return m.to_vec();
+    }
+    m.chunks_exact(n)
+        .enumerate()
+        .flat_map(|(i, row)| row.get(i..).unwrap_or_default().iter().copied())
+        .collect()
+}
+
+/// The symmetric `n x n` matrix whose upper triangle [`upper_triangle`] stored in `t`; `t` itself
+/// when it holds another number of values (a whole matrix, as tables written by earlier builds
+/// stored it).
+fn from_upper_triangle(t: Vec<f64>, n: usize) -> Vec<f64> {
+    if t.len() != n * (n + 1) / 2 || t.len() == n * n {
+        return t;
+    }
+    let mut m = vec![0.0; n * n];
+    let mut at = 0;
+    for i in 0..n {
+        for j in i..n {
+            let v = t.get(at).copied().unwrap_or(f64::NAN);
+            m[i * n + j] = v;
+            m[j * n + i] = v;
+            at += 1;
+        }
+    }
+    m
 }
 
 fn table(set: &FeatureSet) -> PolarsResult<DataFrame> {
@@ -167,24 +206,30 @@ fn table(set: &FeatureSet) -> PolarsResult<DataFrame> {
                 .collect::<Vec<_>>(),
         )
         .into_column(),
-        list_column("log_psd", rows, |r| &r.log_psd),
-        list_column("log_band_power", rows, |r| &r.log_band_power),
-        list_column("rel_band_power", rows, |r| &r.rel_band_power),
+        list_column("log_psd", rows.iter().map(|r| r.log_psd.as_slice())),
+        list_column(
+            "log_band_power",
+            rows.iter().map(|r| r.log_band_power.as_slice()),
+        ),
+        list_column(
+            "rel_band_power",
+            rows.iter().map(|r| r.rel_band_power.as_slice()),
+        ),
     ];
+    let n = set.meta.channels.len();
     for (b, band) in set.meta.config.covariance_bands.iter().enumerate() {
-        let lists: Vec<Series> = rows
+        let triangles: Vec<Vec<f64>> = rows
             .iter()
-            .map(|r| {
-                Series::new(
-                    "".into(),
-                    r.covariances.get(b).map_or(&[][..], Vec::as_slice),
-                )
-            })
+            .map(|r| upper_triangle(r.covariances.get(b).map_or(&[][..], Vec::as_slice), n))
             .collect();
-        columns.push(Series::new(format!("cov_{}", band.name).into(), lists).into_column());
+        let name = format!("cov_{}", band.name);
+        columns.push(list_column(&name, triangles.iter().map(Vec::as_slice)));
     }
     if set.meta.config.evoked.is_some() {
-        columns.push(list_column("evoked", rows, |r| &r.evoked));
+        columns.push(list_column(
+            "evoked",
+            rows.iter().map(|r| r.evoked.as_slice()),
+        ));
     }
     DataFrame::new(rows.len(), columns)
 }
@@ -383,7 +428,14 @@ fn rows_of(df: &DataFrame, meta: &FeatureMeta) -> PolarsResult<Vec<FeatureRow>> 
         .config
         .covariance_bands
         .iter()
-        .map(|b| floats(df, &format!("cov_{}", b.name)))
+        .map(|b| {
+            let n = meta.channels.len();
+            let stored = floats(df, &format!("cov_{}", b.name))?;
+            Ok(stored
+                .into_iter()
+                .map(|t| from_upper_triangle(t, n))
+                .collect())
+        })
         .collect::<PolarsResult<_>>()?;
     let evoked = match meta.config.evoked {
         Some(_) => floats(df, "evoked")?,
@@ -427,4 +479,30 @@ pub fn deidentify(set: &mut FeatureSet) {
         source.name.clear();
     }
     set.meta.deidentified = true;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn covariances_are_stored_as_upper_triangles_and_rebuilt() {
+        let n = 3;
+        let m = vec![4.0, 1.0, 2.0, 1.0, 5.0, 3.0, 2.0, 3.0, 6.0];
+        let t = upper_triangle(&m, n);
+        assert_eq!(t, vec![4.0, 1.0, 2.0, 5.0, 3.0, 6.0]);
+        assert_eq!(from_upper_triangle(t, n), m);
+        // Whole matrices, as earlier builds stored them, are taken as they are.
+        assert_eq!(from_upper_triangle(m.clone(), n), m);
+        assert_eq!(from_upper_triangle(vec![7.0], 1), vec![7.0]);
+    }
+
+    #[test]
+    fn list_columns_hold_each_rows_values() {
+        let lists: [&[f64]; 3] = [&[1.0, 2.0], &[], &[3.0]];
+        let column = list_column("x", lists.iter().copied());
+        let df = DataFrame::new(3, vec![column]).expect("a table");
+        let back = floats(&df, "x").expect("f64 lists");
+        assert_eq!(back, vec![vec![1.0, 2.0], vec![], vec![3.0]]);
+    }
 }

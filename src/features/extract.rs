@@ -7,7 +7,7 @@ use super::{
     band_powers, covariance_of_rows, EvokedConfig, FeatureConfig, FeatureError, Welch, WelchConfig,
 };
 use crate::edf::{ChannelKind, Recording};
-use crate::epochs::{make_epochs_at, Dropped, Epochs, Window};
+use crate::epochs::{make_epochs_at, window_start, Dropped, Epochs, Window};
 use crate::preprocess::FilterBand;
 use crate::task::{RecordingId, Task};
 
@@ -109,15 +109,7 @@ pub(crate) fn extract_at(
     config: &FeatureConfig,
     windows: Option<&[Window]>,
 ) -> Result<FeatureSet, FeatureError> {
-    let keep: Vec<usize> = (0..recording.channels.len())
-        .filter(|&i| {
-            recording.channels[i].kind == ChannelKind::Eeg
-                && !recording.bads.contains(&recording.channels[i].label)
-        })
-        .collect();
-    if keep.is_empty() {
-        return Err(FeatureError::NoEeg(id.recording.clone()));
-    }
+    let keep = eeg_channels(recording, id)?;
     let mut eeg = recording.with_data(
         keep.iter()
             .map(|&i| recording.data.get(i).cloned().unwrap_or_default())
@@ -127,6 +119,55 @@ pub(crate) fn extract_at(
         .iter()
         .map(|&i| recording.channels[i].clone())
         .collect();
+    extract_eeg(eeg, id, task, config, windows)
+}
+
+/// [`extract_at`] of a recording the caller no longer needs: its samples are moved, not copied.
+pub(crate) fn extract_owned(
+    mut recording: Recording,
+    id: &RecordingId,
+    task: &Task,
+    config: &FeatureConfig,
+    windows: Option<&[Window]>,
+) -> Result<FeatureSet, FeatureError> {
+    let keep = eeg_channels(&recording, id)?;
+    let data = std::mem::take(&mut recording.data);
+    recording.data = data
+        .into_iter()
+        .enumerate()
+        .filter(|(i, _)| keep.contains(i))
+        .map(|(_, d)| d)
+        .collect();
+    recording.channels = keep
+        .iter()
+        .filter_map(|&i| recording.channels.get(i).cloned())
+        .collect();
+    extract_eeg(recording, id, task, config, windows)
+}
+
+/// The EEG channels of `recording` not marked bad; an error when there are none.
+fn eeg_channels(recording: &Recording, id: &RecordingId) -> Result<Vec<usize>, FeatureError> {
+    let keep: Vec<usize> = (0..recording.channels.len())
+        .filter(|&i| {
+            recording.channels[i].kind == ChannelKind::Eeg
+                && !recording.bads.contains(&recording.channels[i].label)
+        })
+        .collect();
+    if keep.is_empty() {
+        return Err(FeatureError::NoEeg(id.recording.clone()));
+    }
+    Ok(keep)
+}
+
+/// The features of `eeg`, a recording of EEG channels only (its `bads` those of the recording it
+/// was taken from).
+fn extract_eeg(
+    mut eeg: Recording,
+    id: &RecordingId,
+    task: &Task,
+    config: &FeatureConfig,
+    windows: Option<&[Window]>,
+) -> Result<FeatureSet, FeatureError> {
     if let Some(f0) = config.notch_hz {
         eeg.notch(f0, 30.0)?;
     }
@@ -153,8 +194,36 @@ pub(crate) fn extract_at(
         .filter(|&k| all_freqs[k] >= config.fmin && all_freqs[k] <= config.fmax)
         .collect();
     let mut rows = spectral_rows(&epochs, &mut welch, &all_freqs, &kept, config)?;
+    let n_samples = epochs.n_samples;
+    // Where every row's window starts: the band-passed windows are then cut straight from the
+    // filter's output (see `Recording::filtered_windows`), else from a filtered copy.
+    let starts: Option<Vec<usize>> = eeg
+        .channels
+        .first()
+        .map(|c| (c.sampling_rate_hz, c.samples_per_record))
+        .and_then(|layout| {
+            rows.iter()
+                .map(|r| window_start(&eeg, layout, epochs.tmin, n_samples, r.onset_s).ok())
+                .collect()
+        });
+    let cut = |band: (f64, f64)| -> Result<Option<Vec<Vec<f64>>>, FeatureError> {
+        let Some(starts) = &starts else {
+            return Ok(None);
+        };
+        let band = FilterBand::Bandpass(band.0, band.1);
+        Ok(eeg.filtered_windows(band, config.filter_order, starts, n_samples)?)
+    };
+    let n = eeg.channels.len();
     for band in &config.covariance_bands {
         let band = (band.lo, band.hi);
+        if let Some(windows) = cut(band)? {
+            for (row, x) in rows.iter_mut().zip(windows) {
+                let estimator = config.covariance_estimator;
+                row.covariances
+                    .push(covariance_of_rows(x, n, n_samples, estimator));
+            }
+            continue;
+        }
         let band_epochs = band_passed_epochs(&eeg, id, task, &picks, band, config, windows)?;
         for row in &mut rows {
             let k = matching_epoch(&band_epochs, row.onset_s)?;
@@ -174,22 +243,30 @@ pub(crate) fn extract_at(
     if let Some(evoked) = &config.evoked {
         let step = evoked_step(evoked, fs)?;
         let band = (evoked.lo_hz, evoked.hi_hz);
-        let slow = band_passed_epochs(&eeg, id, task, &picks, band, config, windows)?;
-        let tmin = slow.tmin;
-        evoked_times = (0..slow.n_samples)
+        evoked_times = (0..n_samples)
             .step_by(step)
-            .map(|i| tmin + i as f64 / fs)
+            .map(|i| epochs.tmin + i as f64 / fs)
             .collect();
-        for row in &mut rows {
-            let k = matching_epoch(&slow, row.onset_s)?;
-            row.evoked = (0..slow.channels.len())
-                .flat_map(|c| {
-                    slow.channel(k, c)
-                        .iter()
-                        .step_by(step)
-                        .map(|&v| f64::from(v))
-                })
-                .collect();
+        if let Some(windows) = cut(band)? {
+            for (row, x) in rows.iter_mut().zip(windows) {
+                row.evoked = x
+                    .chunks_exact(n_samples)
+                    .flat_map(|channel| channel.iter().step_by(step).copied())
+                    .collect();
+            }
+        } else {
+            let slow = band_passed_epochs(&eeg, id, task, &picks, band, config, windows)?;
+            for row in &mut rows {
+                let k = matching_epoch(&slow, row.onset_s)?;
+                row.evoked = (0..slow.channels.len())
+                    .flat_map(|c| {
+                        slow.channel(k, c)
+                            .iter()
+                            .step_by(step)
+                            .map(|&v| f64::from(v))
+                    })
+                    .collect();
+            }
         }
     }
     Ok(FeatureSet {
@@ -203,7 +280,7 @@ pub(crate) fn extract_at(
             freqs: kept.iter().map(|&k| all_freqs[k]).collect(),
             evoked_times,
             sources: Vec::new(),
-            bad_channels: recording.bads.clone(),
+            bad_channels: eeg.bads.clone(),
             drop_log: epochs.drop_log.clone(),
             deidentified: false,
         },

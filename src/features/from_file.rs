@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use super::extract::{extract, FeatureSet, SourceFile};
+use super::extract::{extract_owned, FeatureSet, SourceFile};
 use super::pieces::{extract_in_pieces, piecewise_possible, Pieces, LONG_RECORDING_S, PIECE_S};
 use super::{FeatureConfig, FeatureError};
 use crate::edf::{self, Recording};
@@ -70,7 +70,8 @@ pub fn pieces_of_file(
         data: file.read_all()?,
         ..outline
     };
-    let mut set = extract(&recording, &RecordingId::from_path(path), task, config)?;
+    let id = RecordingId::from_path(path);
+    let mut set = extract_owned(recording, &id, task, config, None)?;
     set.meta.sources = vec![source_file(path, sha256)];
     Ok(Pieced::Whole(Box::new(set)))
 }

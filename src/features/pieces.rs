@@ -3,7 +3,7 @@
 //! data on both sides so that the zero-phase filters settle before its first window. The rows
 //! equal the whole-file path's (to rounding of the filters' tails); memory holds one piece.
 
-use super::extract::{extract_at, FeatureSet};
+use super::extract::{extract_owned, FeatureSet};
 use super::{FeatureConfig, FeatureError};
 use crate::edf::{ChannelKind, EdfFile, Recording};
 use crate::epochs::{task_windows, Window};
@@ -127,7 +127,7 @@ impl Pieces {
                 ..w.clone()
             })
             .collect();
-        let mut part = extract_at(&piece, &self.id, &self.task, &self.config, Some(&shifted))?;
+        let mut part = extract_owned(piece, &self.id, &self.task, &self.config, Some(&shifted))?;
         // Back to the whole recording's times, exactly as its windows had them.
         let original = |t: f64| {
             shifted
@@ -155,7 +155,7 @@ impl Iterator for Pieces {
     fn next(&mut self) -> Option<Self::Item> {
         if std::mem::take(&mut self.empty) {
             let set = self.piece(self.records(0.0, 0.0)).and_then(|piece| {
-                let mut set = extract_at(&piece, &self.id, &self.task, &self.config, Some(&[]))?;
+                let mut set = extract_owned(piece, &self.id, &self.task, &self.config, Some(&[]))?;
                 set.meta.bad_channels = self.outline.bads.clone();
                 Ok(set)
             });

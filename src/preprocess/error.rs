@@ -91,6 +91,16 @@ pub enum PreprocessError {
         /// Samples found.
         found: usize,
     },
+    /// A window of samples that does not fit the signal.
+    #[error("window of {n_samples} samples from sample {start} does not fit {len} samples")]
+    WindowOutOfRange {
+        /// First sample of the window.
+        start: usize,
+        /// Samples in the window.
+        n_samples: usize,
+        /// Samples in the signal.
+        len: usize,
+    },
     /// A channel index past the end.
     #[error("channel index {index} is out of range ({channels} channels)")]
     ChannelOutOfRange {

@@ -7,6 +7,8 @@
 //! the same bit for bit; a fused multiply-add is exactly rounded by definition, so they are also
 //! the same on every CPU, with or without FMA instructions (without, slowly).
 
+use std::mem::MaybeUninit;
+
 use super::error::{PreprocessError, Result};
 use super::sosfilt::{section, sosfilt_zi, sosfiltfilt_padlen, validate};
 
@@ -21,9 +23,102 @@ type Lanes = [f64; LANES];
 /// f32 samples in and out, f64 arithmetic. All channels must be equally long, and longer than
 /// [`sosfiltfilt_padlen`].
 pub fn sosfiltfilt_channels(sos: &[[f64; 6]], channels: &[&[f32]]) -> Result<Vec<Vec<f32>>> {
+    let mut out = Vec::with_capacity(channels.len());
+    filter_blocks(
+        sos,
+        channels,
+        #[inline(always)]
+        |body, lanes| out.extend(unpack(body, lanes)),
+    )?;
+    Ok(out)
+}
+
+/// The windows `starts[w]..starts[w] + n_samples` of every channel filtered as
+/// [`sosfiltfilt_channels`] (rounded to f32 as it rounds), cut straight from the filter's
+/// buffer: window `w` is channel-major, `out[w][c * n_samples + s]`, in f64. A window that does
+/// not fit the channels is an error.
+pub fn sosfiltfilt_windows(
+    sos: &[[f64; 6]],
+    channels: &[&[f32]],
+    starts: &[usize],
+    n_samples: usize,
+) -> Result<Vec<Vec<f64>>> {
+    let len = channels.first().map_or(0, |c| c.len());
+    if let Some(&start) = starts.iter().find(|&&s| s + n_samples > len) {
+        return Err(PreprocessError::WindowOutOfRange {
+            start,
+            n_samples,
+            len,
+        });
+    }
+    let mut out: Vec<Vec<f64>> = starts
+        .iter()
+        .map(|_| Vec::with_capacity(channels.len() * n_samples))
+        .collect();
+    filter_blocks(
+        sos,
+        channels,
+        #[inline(always)]
+        |body, lanes| {
+            for (window, &start) in out.iter_mut().zip(starts) {
+                let Some(samples) = body.get(start..start + n_samples) else {
+                    continue;
+                };
+                let offset = window.len();
+                if let Some(rows) = window.spare_capacity_mut().get_mut(..lanes * n_samples) {
+                    cut_rows(samples, rows, n_samples);
+                    // SAFETY: `cut_rows` wrote all `lanes * n_samples` values past the old
+                    // length (`lanes` rows of `samples.len() == n_samples` each), which fit the
+                    // capacity (`get_mut` above).
+                    unsafe { window.set_len(offset + lanes * n_samples) };
+                }
+            }
+        },
+    )?;
+    // Every window starts where it fits (checked above), so each got every channel's samples.
+    Ok(out)
+}
+
+/// Writes lane `l` of `samples` (rounded to f32) into row `l` of `rows` (`samples.len()` values
+/// per row, one row per lane used), a tile of samples at a time so that the transposition stays
+/// in registers.
+#[inline(always)]
+fn cut_rows(samples: &[Lanes], rows: &mut [MaybeUninit<f64>], n_samples: usize) {
+    let rounded = |v: f64| MaybeUninit::new(f64::from(v as f32));
+    let mut rows: Vec<&mut [MaybeUninit<f64>]> = rows.chunks_exact_mut(n_samples.max(1)).collect();
+    let mut tiles = samples.chunks_exact(TILE);
+    let mut at = 0;
+    for tile in &mut tiles {
+        for (lane, row) in rows.iter_mut().enumerate() {
+            if let Some(out) = row.get_mut(at..at + TILE) {
+                for (o, s) in out.iter_mut().zip(tile) {
+                    *o = rounded(s[lane % LANES]);
+                }
+            }
+        }
+        at += TILE;
+    }
+    for (lane, row) in rows.iter_mut().enumerate() {
+        if let Some(out) = row.get_mut(at..) {
+            for (o, s) in out.iter_mut().zip(tiles.remainder()) {
+                *o = rounded(s[lane % LANES]);
+            }
+        }
+    }
+}
+
+/// Filters `channels` block by block (see [`sosfiltfilt_channels`] for the requirements) and
+/// hands each block's filtered samples (without the padding) and its number of channels to
+/// `sink`, in channel order.
+#[inline(always)]
+fn filter_blocks(
+    sos: &[[f64; 6]],
+    channels: &[&[f32]],
+    mut sink: impl FnMut(&[Lanes], usize),
+) -> Result<()> {
     validate(sos)?;
     let Some(len) = channels.first().map(|c| c.len()) else {
-        return Ok(Vec::new());
+        return Ok(());
     };
     if let Some((index, c)) = channels.iter().enumerate().find(|(_, c)| c.len() != len) {
         return Err(PreprocessError::LengthMismatch {
@@ -38,11 +133,10 @@ pub fn sosfiltfilt_channels(sos: &[[f64; 6]], channels: &[&[f32]]) -> Result<Vec
     }
     let zi = sosfilt_zi(sos)?;
     let mut buffer = vec![[0.0; LANES]; len + 2 * padlen];
-    let mut out = Vec::with_capacity(channels.len());
     for block in channels.chunks(LANES) {
-        out.extend(filter_block(sos, &zi, block, padlen, &mut buffer));
+        filter_block(sos, &zi, block, padlen, &mut buffer, &mut sink);
     }
-    Ok(out)
+    Ok(())
 }
 
 /// Samples a tile of the interleaved buffer moves at once: one cache line of f64 per sample.
@@ -112,47 +206,50 @@ fn odd_extend(block: &[&[f32]], n: usize, buffer: &mut [Lanes]) {
 }
 
 /// The block's channels filtered both ways: laid out side by side in `buffer` (`len + 2 *
-/// padlen` samples), filtered in place, and unpacked. Compiled for the widest vector
+/// padlen` samples), filtered in place, and handed to `sink`. Compiled for the widest vector
 /// instructions the CPU has, which also turns the layout changes into vector shuffles.
-fn filter_block(
+fn filter_block<S: FnMut(&[Lanes], usize)>(
     sos: &[[f64; 6]],
     zi: &[[f64; 2]],
     block: &[&[f32]],
     padlen: usize,
     buffer: &mut [Lanes],
-) -> Vec<Vec<f32>> {
+    sink: &mut S,
+) {
     #[inline(always)]
-    fn body(
+    fn body<S: FnMut(&[Lanes], usize)>(
         sos: &[[f64; 6]],
         zi: &[[f64; 2]],
         block: &[&[f32]],
         padlen: usize,
         buffer: &mut [Lanes],
-    ) -> Vec<Vec<f32>> {
+        sink: &mut S,
+    ) {
         odd_extend(block, padlen, buffer);
         both_ways(sos, zi, buffer);
         let len = buffer.len() - 2 * padlen;
-        unpack(&buffer[padlen..padlen + len], block.len())
+        sink(&buffer[padlen..padlen + len], block.len());
     }
-    /// Returns `body` compiled for the features in `$enable` when the CPU has every one of
+    /// Runs `body` compiled for the features in `$enable` when the CPU has every one of
     /// `$detect`.
     #[cfg(target_arch = "x86_64")]
     macro_rules! body_when_cpu_has {
         ([$($detect:tt),+], $enable:literal) => {
             if $(std::arch::is_x86_feature_detected!($detect))&&+ {
                 #[target_feature(enable = $enable)]
-                fn wide(
+                fn wide<S: FnMut(&[Lanes], usize)>(
                     sos: &[[f64; 6]],
                     zi: &[[f64; 2]],
                     block: &[&[f32]],
                     padlen: usize,
                     buffer: &mut [Lanes],
-                ) -> Vec<Vec<f32>> {
-                    body(sos, zi, block, padlen, buffer)
+                    sink: &mut S,
+                ) {
+                    body(sos, zi, block, padlen, buffer, sink)
                 }
                 // SAFETY: a function compiled for these features needs only a CPU that has
                 // them, checked just above.
-                return unsafe { wide(sos, zi, block, padlen, buffer) };
+                return unsafe { wide(sos, zi, block, padlen, buffer, sink) };
             }
         };
     }
@@ -161,7 +258,7 @@ fn filter_block(
         body_when_cpu_has!(["avx512f", "fma"], "avx512f,fma");
         body_when_cpu_has!(["avx2", "fma"], "avx2,fma");
     }
-    body(sos, zi, block, padlen, buffer)
+    body(sos, zi, block, padlen, buffer, sink)
 }
 
 #[inline(always)]
@@ -277,5 +374,33 @@ mod tests {
         assert!(sosfiltfilt_channels(&sos, &[])
             .expect("nothing to do")
             .is_empty());
+    }
+
+    #[test]
+    fn windows_equal_the_cut_filtered_channels() {
+        let sos = butter_sos(4, FilterBand::Bandpass(1.0, 8.0), 160.0).expect("design");
+        let channels: Vec<Vec<f32>> = (0..11)
+            .map(|c| {
+                (0..700)
+                    .map(|i| ((i * (c + 3)) as f32 * 0.07).cos() * 9.0)
+                    .collect()
+            })
+            .collect();
+        let views: Vec<&[f32]> = channels.iter().map(Vec::as_slice).collect();
+        let whole = sosfiltfilt_channels(&sos, &views).expect("long enough");
+        // Windows anywhere, overlapping, with lengths that are not a whole number of tiles.
+        let (starts, n) = ([0, 13, 200, 650], 50);
+        let windows = sosfiltfilt_windows(&sos, &views, &starts, n).expect("they fit");
+        for (window, &start) in windows.iter().zip(&starts) {
+            let expected: Vec<f64> = whole
+                .iter()
+                .flat_map(|c| c[start..start + n].iter().map(|&v| f64::from(v)))
+                .collect();
+            assert_eq!(window, &expected);
+        }
+        assert!(matches!(
+            sosfiltfilt_windows(&sos, &views, &[651], n),
+            Err(PreprocessError::WindowOutOfRange { start: 651, .. })
+        ));
     }
 }

@@ -12,7 +12,7 @@ use crate::preprocess::butter::{butter_sos, FilterBand};
 use crate::preprocess::error::{PreprocessError, Result};
 use crate::preprocess::lfilter::filtfilt;
 use crate::preprocess::notch::iirnotch;
-use crate::preprocess::sosfilt_lanes::sosfiltfilt_channels;
+use crate::preprocess::sosfilt_lanes::{sosfiltfilt_channels, sosfiltfilt_windows};
 
 /// Kinds that [`Recording::filter`] and [`Recording::notch`] change; trigger and other
 /// channels (event codes, respiration, ...) are left as they are.
@@ -157,6 +157,36 @@ impl Recording {
             .map(|(new, old)| new.unwrap_or_else(|| old.clone()))
             .collect();
         Ok(self.with_data(data))
+    }
+
+    /// The windows `starts[w]..starts[w] + n_samples` of every channel of a filtered copy
+    /// (as [`Recording::filtered`], f32 samples as f64), cut without building the copy: window
+    /// `w` is channel-major, `out[w][c * n_samples + s]`. `None` when that shortcut does not
+    /// apply: a channel the filter leaves alone, channels of different rates, or more than one
+    /// segment.
+    pub fn filtered_windows(
+        &self,
+        band: FilterBand,
+        order: usize,
+        starts: &[usize],
+        n_samples: usize,
+    ) -> Result<Option<Vec<Vec<f64>>>> {
+        let Some(fs) = self.channels.first().map(|c| c.sampling_rate_hz) else {
+            return Ok(None);
+        };
+        if self.data.len() != self.channels.len() {
+            return Ok(None);
+        }
+        for i in 0..self.channels.len() {
+            let whole = self.data.get(i).map_or(0, Vec::len);
+            let one_segment = matches!(self.segment_ranges(i)?.as_slice(), [r] if *r == (0..whole));
+            if !self.is_filtered(i) || self.rate(i) != fs || !one_segment {
+                return Ok(None);
+            }
+        }
+        let views: Vec<&[f32]> = self.data.iter().map(Vec::as_slice).collect();
+        let sos = butter_sos(order, band, fs)?;
+        sosfiltfilt_windows(&sos, &views, starts, n_samples).map(Some)
     }
 
     /// The filtered samples of the channels [`Recording::filter`] changes: channels with the
