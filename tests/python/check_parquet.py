@@ -7,6 +7,7 @@ import json
 import pathlib
 import sys
 
+import numpy as np
 import pandas as pd
 import polars as pl
 
@@ -20,6 +21,16 @@ for table in tables:
     assert set(frame["label"]) <= set(meta["task"]["classes"]), frame["label"].unique()
     n_psd = len(meta["channels"]) * len(meta["freqs"])
     assert all(len(v) == n_psd for v in frame["log_psd"]), "log_psd length"
+    # Covariances are stored as upper triangles; numpy rebuilds a positive definite matrix.
+    n = len(meta["channels"])
+    upper = np.triu_indices(n)
+    for band in meta["config"]["covariance_bands"]:
+        column = frame[f"cov_{band['name']}"]
+        assert all(len(v) == n * (n + 1) // 2 for v in column), "covariance triangle length"
+        full = np.zeros((n, n))
+        full[upper] = column.iloc[0]
+        full.T[upper] = column.iloc[0]
+        assert np.linalg.eigvalsh(full).min() > 0, "covariance not positive definite"
     lazy = pl.read_parquet(table)
     assert lazy.height == expected_rows and lazy.schema["log_psd"] == pl.List(pl.Float64)
 print(f"{len(tables)} tables open in pandas {pd.__version__} and polars {pl.__version__}")
