@@ -98,31 +98,11 @@ pub fn extract(
     task: &Task,
     config: &FeatureConfig,
 ) -> Result<FeatureSet, FeatureError> {
-    extract_at(recording, id, task, config, None)
+    extract_owned(recording.clone(), id, task, config, None)
 }
 
-/// [`extract`] at the given epoch windows (see [`crate::epochs::make_epochs_at`]).
-pub(crate) fn extract_at(
-    recording: &Recording,
-    id: &RecordingId,
-    task: &Task,
-    config: &FeatureConfig,
-    windows: Option<&[Window]>,
-) -> Result<FeatureSet, FeatureError> {
-    let keep = eeg_channels(recording, id)?;
-    let mut eeg = recording.with_data(
-        keep.iter()
-            .map(|&i| recording.data.get(i).cloned().unwrap_or_default())
-            .collect(),
-    );
-    eeg.channels = keep
-        .iter()
-        .map(|&i| recording.channels[i].clone())
-        .collect();
-    extract_eeg(eeg, id, task, config, windows)
-}
-
-/// [`extract_at`] of a recording the caller no longer needs: its samples are moved, not copied.
+/// [`extract`] of a recording the caller no longer needs (its samples are moved, not copied), at
+/// the given epoch windows when there are some (see [`crate::epochs::make_epochs_at`]).
 pub(crate) fn extract_owned(
     mut recording: Recording,
     id: &RecordingId,
@@ -195,78 +175,32 @@ fn extract_eeg(
         .collect();
     let mut rows = spectral_rows(&epochs, &mut welch, &all_freqs, &kept, config)?;
     let n_samples = epochs.n_samples;
-    // Where every row's window starts: the band-passed windows are then cut straight from the
-    // filter's output (see `Recording::filtered_windows`), else from a filtered copy.
-    let starts: Option<Vec<usize>> = eeg
-        .channels
-        .first()
-        .map(|c| (c.sampling_rate_hz, c.samples_per_record))
-        .and_then(|layout| {
-            rows.iter()
-                .map(|r| window_start(&eeg, layout, epochs.tmin, n_samples, r.onset_s).ok())
-                .collect()
-        });
-    let cut = |band: (f64, f64)| -> Result<Option<Vec<Vec<f64>>>, FeatureError> {
-        let Some(starts) = &starts else {
-            return Ok(None);
-        };
-        let band = FilterBand::Bandpass(band.0, band.1);
-        Ok(eeg.filtered_windows(band, config.filter_order, starts, n_samples)?)
-    };
+    let onsets: Vec<f64> = rows.iter().map(|r| r.onset_s).collect();
+    let band_windows =
+        |band: (f64, f64)| band_windows(&eeg, &epochs, &onsets, band, config, (id, task, windows));
     let n = eeg.channels.len();
     for band in &config.covariance_bands {
-        let band = (band.lo, band.hi);
-        if let Some(windows) = cut(band)? {
-            for (row, x) in rows.iter_mut().zip(windows) {
-                let estimator = config.covariance_estimator;
-                row.covariances
-                    .push(covariance_of_rows(x, n, n_samples, estimator));
-            }
-            continue;
-        }
-        let band_epochs = band_passed_epochs(&eeg, id, task, &picks, band, config, windows)?;
-        for row in &mut rows {
-            let k = matching_epoch(&band_epochs, row.onset_s)?;
-            let n = band_epochs.channels.len();
-            let x: Vec<f64> = (0..n)
-                .flat_map(|c| band_epochs.channel(k, c).iter().map(|&v| f64::from(v)))
-                .collect();
-            row.covariances.push(covariance_of_rows(
-                x,
-                n,
-                band_epochs.n_samples,
-                config.covariance_estimator,
-            ));
+        for (row, x) in rows.iter_mut().zip(band_windows((band.lo, band.hi))?) {
+            let estimator = config.covariance_estimator;
+            row.covariances
+                .push(covariance_of_rows(x, n, n_samples, estimator));
         }
     }
     let mut evoked_times = Vec::new();
     if let Some(evoked) = &config.evoked {
         let step = evoked_step(evoked, fs)?;
-        let band = (evoked.lo_hz, evoked.hi_hz);
         evoked_times = (0..n_samples)
             .step_by(step)
             .map(|i| epochs.tmin + i as f64 / fs)
             .collect();
-        if let Some(windows) = cut(band)? {
-            for (row, x) in rows.iter_mut().zip(windows) {
-                row.evoked = x
-                    .chunks_exact(n_samples)
-                    .flat_map(|channel| channel.iter().step_by(step).copied())
-                    .collect();
-            }
-        } else {
-            let slow = band_passed_epochs(&eeg, id, task, &picks, band, config, windows)?;
-            for row in &mut rows {
-                let k = matching_epoch(&slow, row.onset_s)?;
-                row.evoked = (0..slow.channels.len())
-                    .flat_map(|c| {
-                        slow.channel(k, c)
-                            .iter()
-                            .step_by(step)
-                            .map(|&v| f64::from(v))
-                    })
-                    .collect();
-            }
+        for (row, x) in rows
+            .iter_mut()
+            .zip(band_windows((evoked.lo_hz, evoked.hi_hz))?)
+        {
+            row.evoked = x
+                .chunks_exact(n_samples)
+                .flat_map(|channel| channel.iter().step_by(step).copied())
+                .collect();
         }
     }
     Ok(FeatureSet {
@@ -288,22 +222,49 @@ fn extract_eeg(
     })
 }
 
-/// The task's epochs of a zero-phase band-pass of the whole recording (so epochs carry no filter
-/// edge), without amplitude rejection (that used the unfiltered data).
-fn band_passed_epochs(
+/// The epoch at each of `onsets` (the rows') of a zero-phase band-pass of the whole recording (so epochs carry no filter
+/// edge), channel-major in f64 (`[c * n_samples + s]`, through f32 as filtered recordings hold
+/// it). The windows are cut straight from the filter's output where
+/// [`Recording::filtered_windows`] applies, else from a filtered copy, epoched without amplitude
+/// rejection (that used the unfiltered data).
+fn band_windows(
     eeg: &Recording,
-    id: &RecordingId,
-    task: &Task,
-    picks: &[usize],
+    epochs: &Epochs,
+    onsets: &[f64],
     (lo, hi): (f64, f64),
     config: &FeatureConfig,
-    windows: Option<&[Window]>,
-) -> Result<Epochs, FeatureError> {
-    let filtered = eeg.filtered(FilterBand::Bandpass(lo, hi), config.filter_order)?;
+    (id, task, windows): (&RecordingId, &Task, Option<&[Window]>),
+) -> Result<Vec<Vec<f64>>, FeatureError> {
+    let band = FilterBand::Bandpass(lo, hi);
+    let n_samples = epochs.n_samples;
+    let starts: Option<Vec<usize>> = eeg
+        .channels
+        .first()
+        .map(|c| (c.sampling_rate_hz, c.samples_per_record))
+        .and_then(|layout| {
+            onsets
+                .iter()
+                .map(|&t| window_start(eeg, layout, epochs.tmin, n_samples, t).ok())
+                .collect()
+        });
+    if let Some(starts) = starts {
+        if let Some(cut) = eeg.filtered_windows(band, config.filter_order, &starts, n_samples)? {
+            return Ok(cut);
+        }
+    }
+    let filtered = eeg.filtered(band, config.filter_order)?;
+    let picks: Vec<usize> = (0..eeg.channels.len()).collect();
     let reject = crate::epochs::Reject::default();
-    Ok(make_epochs_at(
-        &filtered, id, task, picks, &reject, windows,
-    )?)
+    let band_epochs = make_epochs_at(&filtered, id, task, &picks, &reject, windows)?;
+    onsets
+        .iter()
+        .map(|&onset_s| {
+            let k = matching_epoch(&band_epochs, onset_s)?;
+            Ok((0..band_epochs.channels.len())
+                .flat_map(|c| band_epochs.channel(k, c).iter().map(|&v| f64::from(v)))
+                .collect())
+        })
+        .collect()
 }
 
 /// Index of the epoch of `epochs` with this onset: same events, same windows.
