@@ -10,6 +10,7 @@ mod bads;
 mod butter;
 mod complex;
 mod error;
+mod lane_tiles;
 mod lfilter;
 mod linalg;
 mod notch;

@@ -10,6 +10,8 @@
 use std::mem::MaybeUninit;
 
 use super::error::{PreprocessError, Result};
+#[cfg(target_arch = "x86_64")]
+use super::lane_tiles;
 use super::sosfilt::{section, sosfilt_zi, sosfiltfilt_padlen, validate};
 
 /// Channels filtered side by side: one AVX-512 register of f64, two of AVX2.
@@ -86,8 +88,18 @@ pub fn sosfiltfilt_windows(
 fn cut_rows(samples: &[Lanes], rows: &mut [MaybeUninit<f64>], n_samples: usize) {
     let rounded = |v: f64| MaybeUninit::new(f64::from(v as f32));
     let mut rows: Vec<&mut [MaybeUninit<f64>]> = rows.chunks_exact_mut(n_samples.max(1)).collect();
-    let mut tiles = samples.chunks_exact(TILE);
     let mut at = 0;
+    #[cfg(target_arch = "x86_64")]
+    if let (Ok(full), true) = (
+        <&mut [&mut [MaybeUninit<f64>]; LANES]>::try_from(rows.as_mut_slice()),
+        lane_tiles::available(),
+    ) {
+        let rows = full.each_mut().map(|row| &mut **row);
+        // SAFETY: the CPU has AVX2 (checked above).
+        at = unsafe { lane_tiles::deinterleave_rounded(samples, rows) };
+    }
+    let rest = samples.get(at..).unwrap_or_default();
+    let mut tiles = rest.chunks_exact(TILE);
     for tile in &mut tiles {
         for (lane, row) in rows.iter_mut().enumerate() {
             if let Some(out) = row.get_mut(at..at + TILE) {
@@ -141,6 +153,8 @@ fn filter_blocks(
 
 /// Samples a tile of the interleaved buffer moves at once: one cache line of f64 per sample.
 const TILE: usize = 8;
+#[cfg(target_arch = "x86_64")]
+const _: () = assert!(TILE == lane_tiles::SIDE && LANES == lane_tiles::SIDE);
 
 /// The first `lanes` channels of `samples`, each as its own f32 vector.
 #[inline(always)]
@@ -182,7 +196,12 @@ fn odd_extend(block: &[&[f32]], n: usize, buffer: &mut [Lanes]) {
         *slot = std::array::from_fn(|lane| 2.0 * at(lane, len - 1) - at(lane, len - 2 - i));
     }
     let mut start = 0;
-    if let Ok(full) = <&[&[f32]; LANES]>::try_from(block) {
+    #[cfg(target_arch = "x86_64")]
+    if let (Ok(&full), true) = (<&[&[f32]; LANES]>::try_from(block), lane_tiles::available()) {
+        // SAFETY: the CPU has AVX2 (checked above).
+        start = unsafe { lane_tiles::interleave(full, body) };
+    }
+    if let (0, Ok(full)) = (start, <&[&[f32]; LANES]>::try_from(block)) {
         // The common case, a whole block: tiles of every channel, copied without per-sample
         // checks.
         let mut sources = full.map(|x| x.chunks_exact(TILE));
