@@ -15,7 +15,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let out = std::path::PathBuf::from("../target/notebooks/features");
     std::fs::create_dir_all(&out)?;
     for file in collect_inputs(&["../data/eegmmidb/S001".into()])? {
-        let outcome = feature_table(&file, &task, &config, &hash, &out, false)?;
+        let outcome = feature_table(&file, &task, &config, &hash, &out, false, None)?;
         println!("{}: {:?}", file.file_name().unwrap().to_string_lossy(), outcome);
     }
     println!("@@cell 5");

@@ -27,7 +27,7 @@ use std::path::{Path, PathBuf};
 use polars::prelude::*;
 use sha2::{Digest, Sha256};
 
-use crate::atomic::write_atomically;
+use crate::atomic::{commit_in_order, write_atomically, write_temporary, Committer, Written};
 use crate::features::{hex, FeatureMeta, FeatureRow, FeatureSet};
 
 /// A Parquet writer with LZ4 (`LZ4_RAW`) compression. The columns are mostly f64 features,
@@ -236,11 +236,21 @@ fn table(set: &FeatureSet) -> PolarsResult<DataFrame> {
 
 /// Writes `set` as `parquet` plus its sidecar (temporary files and renames; sidecar last).
 pub fn write_feature_set(parquet: &Path, set: &FeatureSet) -> Result<(), StoreError> {
+    write_feature_set_via(parquet, set, None)
+}
+
+/// [`write_feature_set`], with the syncs and renames left to `commits` when given (in order:
+/// the sidecar, which marks the table complete, lands only after the table).
+pub fn write_feature_set_via(
+    parquet: &Path,
+    set: &FeatureSet,
+    commits: Option<&Committer>,
+) -> Result<(), StoreError> {
     let mut df = table(set).map_err(|e| StoreError::Table {
         path: parquet.to_path_buf(),
         reason: e.to_string(),
     })?;
-    write_atomically(
+    let table = write_temporary(
         parquet,
         |f| {
             table_writer(f)
@@ -251,9 +261,10 @@ pub fn write_feature_set(parquet: &Path, set: &FeatureSet) -> Result<(), StoreEr
                     reason: e.to_string(),
                 })
         },
-        io_error(parquet),
+        &io_error(parquet),
     )?;
-    write_sidecar(parquet, &set.meta)
+    let sidecar = write_sidecar_temporary(parquet, &set.meta)?;
+    commit_in_order(vec![table, sidecar], commits).map_err(|f| io_error(&f.path)(f.action, f.error))
 }
 
 /// Writes a feature table from `parts` (tables of consecutive rows with the same columns, as
@@ -314,18 +325,21 @@ pub fn write_feature_parts<E: From<StoreError>>(
 
 /// Writes the JSON sidecar of the table `parquet` through a temporary file.
 fn write_sidecar(parquet: &Path, meta: &FeatureMeta) -> Result<(), StoreError> {
+    let sidecar = write_sidecar_temporary(parquet, meta)?;
+    commit_in_order(vec![sidecar], None).map_err(|f| io_error(&f.path)(f.action, f.error))
+}
+
+fn write_sidecar_temporary(parquet: &Path, meta: &FeatureMeta) -> Result<Written, StoreError> {
     let sidecar = sidecar_path(parquet);
     let json = serde_json::to_vec_pretty(meta).map_err(|e| StoreError::Sidecar {
         path: sidecar.clone(),
         reason: e.to_string(),
     })?;
-    write_atomically(
+    let error = io_error(&sidecar);
+    write_temporary(
         &sidecar,
-        |f| {
-            f.write_all(&json)
-                .map_err(|e| io_error(&sidecar)("cannot write", e))
-        },
-        io_error(&sidecar),
+        |f| f.write_all(&json).map_err(|e| error("cannot write", e)),
+        &error,
     )
 }
 

@@ -192,3 +192,48 @@ fn unknown_task_is_a_clear_error() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("unknown task \"nope\""));
 }
+
+#[test]
+fn a_table_that_cannot_be_put_in_place_is_a_failure_and_the_others_are_written() {
+    let out_dir = tempfile::tempdir().expect("tempdir");
+    // A folder where S001R04's table should go: its rename fails after it was computed.
+    let blocked = out_dir.path().join("S001R04.parquet");
+    std::fs::create_dir(&blocked).expect("folder");
+    std::fs::write(blocked.join("keep"), "x").expect("content");
+    let files =
+        ["S001R04", "S001R08"].map(|r| common::data_file(&format!("eegmmidb/S001/{r}.edf")));
+    let out = eegadapt(&[
+        "features",
+        files[0].to_str().expect("utf8"),
+        files[1].to_str().expect("utf8"),
+        "--task",
+        "eegmmidb-lr",
+        "--out",
+        out_dir.path().to_str().expect("utf8"),
+        "--jobs",
+        "1",
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("1 written") && stderr.contains("1 failed"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("S001R04.parquet") && stderr.contains("cannot rename"),
+        "{stderr}"
+    );
+    assert!(blocked.join("keep").is_file());
+    let written = out_dir.path().join("S001R08.parquet");
+    assert_eq!(
+        store::read_feature_set(&written).expect("read").rows.len(),
+        15
+    );
+    // No temporary file is left, and no sidecar claims the blocked table.
+    let names: Vec<String> = std::fs::read_dir(out_dir.path())
+        .expect("list")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(names.iter().all(|n| !n.ends_with(".tmp")), "{names:?}");
+    assert!(!names.contains(&"S001R04.json".to_string()), "{names:?}");
+}

@@ -1,6 +1,7 @@
 //! `eegadapt features`: epochs and spectral features of many recordings, in parallel, to
 //! Parquet. One bad file is reported and counted; the others go on.
 
+use std::collections::BTreeSet;
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -8,6 +9,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use anyhow::Context;
 use clap::Args;
+use eegadapt::atomic::Committer;
 use eegadapt::features::{config_hash, FeatureConfig};
 use eegadapt::pipeline::{collect_inputs, feature_table, is_parquet, TableOutcome};
 use eegadapt::task::Task;
@@ -68,12 +70,22 @@ pub fn run(args: &FeaturesArgs) -> anyhow::Result<ExitCode> {
     let hash = config_hash(&config, &task);
     let progress = progress_bar(files.len());
     let failed = AtomicUsize::new(0);
+    // Tables are synced and renamed on a thread of their own while the next recording is
+    // computed.
+    let commits = Committer::spawn().context("cannot start the thread that commits tables")?;
     let outcomes: Vec<Option<TableOutcome>> = pool.install(|| {
         files
             .par_iter()
             .map(|file| {
-                let outcome =
-                    feature_table(file, &task, &config, &hash, &args.out, args.deidentify);
+                let outcome = feature_table(
+                    file,
+                    &task,
+                    &config,
+                    &hash,
+                    &args.out,
+                    args.deidentify,
+                    Some(&commits),
+                );
                 progress.inc(1);
                 match outcome {
                     Ok(o) => Some(o),
@@ -88,13 +100,22 @@ pub fn run(args: &FeaturesArgs) -> anyhow::Result<ExitCode> {
             })
             .collect()
     });
+    // A table whose sync or rename failed was counted as written: it is a failure.
+    let not_committed: BTreeSet<PathBuf> = commits
+        .finish()
+        .into_iter()
+        .map(|failure| {
+            progress.suspend(|| eprintln!("eegadapt: {failure}"));
+            failure.path.with_extension("")
+        })
+        .collect();
     progress.finish_and_clear();
     let count = |f: fn(&TableOutcome) -> bool| outcomes.iter().flatten().filter(|o| f(o)).count();
-    let failed = failed.load(Ordering::Relaxed);
+    let failed = failed.load(Ordering::Relaxed) + not_committed.len();
     eprintln!(
         "{} recordings: {} written, {} up to date, {} not in task {}, {} failed; output in {}",
         files.len(),
-        count(|o| matches!(o, TableOutcome::Written)),
+        count(|o| matches!(o, TableOutcome::Written)).saturating_sub(not_committed.len()),
         count(|o| matches!(o, TableOutcome::UpToDate)),
         count(|o| matches!(o, TableOutcome::NotInTask)),
         task.name,

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use rayon::prelude::*;
 
 use super::PipelineError;
+use crate::atomic::Committer;
 use crate::features::{
     config_hash, features_from_file, pieces_of_file, FeatureConfig, FeatureError, FeatureSet,
     Pieced,
@@ -100,7 +101,8 @@ pub enum TableOutcome {
 
 /// Writes the feature table of `file` for `task` under `out` (`<recording>.parquet` and its JSON
 /// sidecar, or `rec-<hash prefix>` names when `deidentify`), unless an up-to-date one is there.
-/// `hash` is [`config_hash`] of `config` and `task`.
+/// `hash` is [`config_hash`] of `config` and `task`. With `commits`, a whole-file table is synced
+/// and renamed into place by that committer (see [`Committer`]), not before this returns.
 pub fn feature_table(
     file: &Path,
     task: &Task,
@@ -108,6 +110,7 @@ pub fn feature_table(
     hash: &str,
     out: &Path,
     deidentify: bool,
+    commits: Option<&Committer>,
 ) -> Result<TableOutcome, PipelineError> {
     let id = RecordingId::from_path(file);
     if !task.includes(&id) {
@@ -129,7 +132,7 @@ pub fn feature_table(
             if deidentify {
                 store::deidentify(&mut set);
             }
-            store::write_feature_set(&parquet, &set)?;
+            store::write_feature_set_via(&parquet, &set, commits)?;
         }
         // A long recording goes to disk piece by piece: memory holds one piece.
         Pieced::Pieces(parts) => {
