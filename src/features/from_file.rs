@@ -51,13 +51,25 @@ pub fn pieces_of_file(
     task: &Task,
     config: &FeatureConfig,
 ) -> Result<Pieced, FeatureError> {
-    let file = edf::open(path)?;
+    pieces_of_file_with(path, task, config, || Ok(sha256.to_string()))
+}
+
+/// [`pieces_of_file`] for a caller whose hash of the file may still be in the making (on another
+/// thread): `sha256` is called once, only when the hash is needed, which for a recording read
+/// whole is after its features are computed.
+pub fn pieces_of_file_with<E: From<FeatureError>>(
+    path: &Path,
+    task: &Task,
+    config: &FeatureConfig,
+    sha256: impl FnOnce() -> Result<String, E>,
+) -> Result<Pieced, E> {
+    let file = edf::open(path).map_err(FeatureError::from)?;
     let mut outline = file.outline();
     // A BIDS recording's events and bad channels come from its sidecars.
-    crate::bids::apply_sidecars(path, &mut outline)?;
+    crate::bids::apply_sidecars(path, &mut outline).map_err(FeatureError::from)?;
     if outline.duration_s() > LONG_RECORDING_S && piecewise_possible(&outline, config) {
         let id = RecordingId::from_path(path);
-        let source = source_file(path, sha256);
+        let source = source_file(path, &sha256()?);
         let pieces = Pieces::new(file, outline, id, task, config, PIECE_S).map(move |part| {
             part.map(|mut set| {
                 set.meta.sources = vec![source.clone()];
@@ -67,11 +79,11 @@ pub fn pieces_of_file(
         return Ok(Pieced::Pieces(Box::new(pieces)));
     }
     let recording = Recording {
-        data: file.read_all()?,
+        data: file.read_all().map_err(FeatureError::from)?,
         ..outline
     };
     let id = RecordingId::from_path(path);
     let mut set = extract_owned(recording, &id, task, config, None)?;
-    set.meta.sources = vec![source_file(path, sha256)];
+    set.meta.sources = vec![source_file(path, &sha256()?)];
     Ok(Pieced::Whole(Box::new(set)))
 }

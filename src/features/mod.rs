@@ -13,7 +13,7 @@ pub use bands::{band_power, band_powers, default_bands, Band};
 pub use config::{config_hash, feature_config_hash, hex, EvokedConfig, FeatureConfig};
 pub use covariance::{covariance, covariance_of_rows, Estimator};
 pub use extract::{extract, FeatureMeta, FeatureRow, FeatureSet, SourceFile};
-pub use from_file::{features_from_file, pieces_of_file, Pieced};
+pub use from_file::{features_from_file, pieces_of_file, pieces_of_file_with, Pieced};
 pub use welch::{welch, Welch, WelchConfig};
 
 /// Why features cannot be computed.

@@ -8,8 +8,8 @@ use rayon::prelude::*;
 use super::PipelineError;
 use crate::atomic::Committer;
 use crate::features::{
-    config_hash, features_from_file, pieces_of_file, FeatureConfig, FeatureError, FeatureSet,
-    Pieced,
+    config_hash, features_from_file, pieces_of_file, pieces_of_file_with, FeatureConfig,
+    FeatureError, FeatureSet, Pieced,
 };
 use crate::pretrain::heads_of;
 use crate::store;
@@ -116,18 +116,37 @@ pub fn feature_table(
     if !task.includes(&id) {
         return Ok(TableOutcome::NotInTask);
     }
-    let sha = store::sha256_file(file)?;
-    let stem = if deidentify {
-        format!("rec-{}", sha.get(..16).unwrap_or(&sha))
+    let named = out.join(format!("{}.parquet", id.recording));
+    let (parquet, pieced) = if deidentify || named.is_file() {
+        // The hash comes first: it names a de-identified table, and decides whether a table
+        // already there is up to date.
+        let sha = store::sha256_file(file)?;
+        let parquet = if deidentify {
+            out.join(format!("rec-{}.parquet", sha.get(..16).unwrap_or(&sha)))
+        } else {
+            named
+        };
+        if store::is_up_to_date(&parquet, hash, &sha) {
+            return Ok(TableOutcome::UpToDate);
+        }
+        let pieced = pieces_of_file(file, &sha, task, config)
+            .map_err(|e| PipelineError::from(e).in_file(file))?;
+        (parquet, pieced)
     } else {
-        id.recording.clone()
+        // No table to compare with: the hash, needed only in the metadata, is computed on a
+        // second thread while this one reads and computes (the bytes are read twice either way).
+        let pieced = std::thread::scope(|scope| {
+            let hashing = scope.spawn(|| store::sha256_file(file));
+            pieces_of_file_with(file, task, config, || match hashing.join() {
+                Ok(sha) => Ok(sha?),
+                Err(panic) => std::panic::resume_unwind(panic),
+            })
+        })
+        .map_err(|e: PipelineError| e.in_file(file))?;
+        (named, pieced)
     };
-    let parquet = out.join(format!("{stem}.parquet"));
-    if store::is_up_to_date(&parquet, hash, &sha) {
-        return Ok(TableOutcome::UpToDate);
-    }
     let in_file = |e: FeatureError| PipelineError::from(e).in_file(file);
-    match pieces_of_file(file, &sha, task, config).map_err(in_file)? {
+    match pieced {
         Pieced::Whole(mut set) => {
             if deidentify {
                 store::deidentify(&mut set);
