@@ -68,6 +68,24 @@ pub(super) fn section(s: &[f64; 6], x: f64, z0: f64, z1: f64) -> (f64, f64, f64)
     (out, z0, z1)
 }
 
+/// [`section`] for a section whose numerator starts and ends with exactly 1 (`s[0] == s[2] ==
+/// 1.0`), as every Butterworth section after the first (the first carries the gain): the same
+/// bits with one operation fewer, since `1 * x` is `x` exactly and a fused multiply-add by 1 is
+/// an addition, rounded once either way.
+#[inline(always)]
+pub(super) fn unit_section(s: &[f64; 6], x: f64, z0: f64, z1: f64) -> (f64, f64, f64) {
+    let out = x + z0;
+    let z0 = (-s[4]).mul_add(out, s[1].mul_add(x, z1));
+    let z1 = (-s[5]).mul_add(out, x);
+    (out, z0, z1)
+}
+
+/// Whether every section after the first has a numerator that starts and ends with exactly 1,
+/// so that [`unit_section`] may run them.
+pub(super) fn unit_after_first(sos: &[[f64; 6]]) -> bool {
+    sos.iter().skip(1).all(|s| s[0] == 1.0 && s[2] == 1.0)
+}
+
 /// Initial state of [`sosfilt`] for the steady state of a unit step, as
 /// `scipy.signal.sosfilt_zi(sos)`: scale it by the first sample to start without a transient.
 pub fn sosfilt_zi(sos: &[[f64; 6]]) -> Result<Vec<[f64; 2]>> {
@@ -138,5 +156,54 @@ mod tests {
         bad[0][3] = 2.0;
         assert!(sosfilt(&bad, &[1.0], None).is_err());
         assert!(sosfilt(&sos, &[1.0], Some(&[[0.0; 2]])).is_err());
+    }
+
+    #[test]
+    fn butterworth_sections_after_the_first_have_unit_numerators() {
+        use crate::preprocess::{butter_sos, FilterBand};
+        // Odd orders hold a first-order section ([1, 1, 0]) or, in a band-pass, a zero at 1
+        // paired with one at -1 ([1, 0, -1]): they run the general sections.
+        for order in (2..=crate::preprocess::MAX_ORDER).step_by(2) {
+            for band in [
+                FilterBand::Bandpass(8.0, 30.0),
+                FilterBand::Bandpass(1.0, 8.0),
+                FilterBand::Lowpass(10.0),
+                FilterBand::Highpass(1.0),
+            ] {
+                let sos = butter_sos(order, band, 160.0).expect("design");
+                assert!(unit_after_first(&sos), "order {order}, {band:?}: {sos:?}");
+            }
+        }
+        let mut gain_later = butter_sos(4, FilterBand::Lowpass(10.0), 160.0).expect("design");
+        gain_later.swap(0, 1);
+        assert!(!unit_after_first(&gain_later));
+    }
+
+    #[test]
+    fn unit_section_gives_the_bits_of_section() {
+        let sos = crate::preprocess::butter_sos(
+            4,
+            crate::preprocess::FilterBand::Bandpass(8.0, 30.0),
+            160.0,
+        )
+        .expect("design");
+        // A deterministic spread of magnitudes and signs, subnormal-free.
+        let mut state = 0x2545_f491_4f6c_dd1d_u64;
+        let mut next = || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state >> 11) as f64 / (1u64 << 53) as f64 * 2.0 - 1.0
+        };
+        for s in &sos[1..] {
+            for _ in 0..10_000 {
+                let (x, z0, z1) = (next() * 1e3, next() * 10.0, next() * 1e-2);
+                let (a, b) = (section(s, x, z0, z1), unit_section(s, x, z0, z1));
+                assert_eq!(
+                    (a.0.to_bits(), a.1.to_bits(), a.2.to_bits()),
+                    (b.0.to_bits(), b.1.to_bits(), b.2.to_bits())
+                );
+            }
+        }
     }
 }

@@ -12,7 +12,9 @@ use std::mem::MaybeUninit;
 use super::error::{PreprocessError, Result};
 #[cfg(target_arch = "x86_64")]
 use super::lane_tiles;
-use super::sosfilt::{section, sosfilt_zi, sosfiltfilt_padlen, validate};
+use super::sosfilt::{
+    section, sosfilt_zi, sosfiltfilt_padlen, unit_after_first, unit_section, validate,
+};
 
 /// Channels filtered side by side: one AVX-512 register of f64, two of AVX2.
 const LANES: usize = 8;
@@ -303,14 +305,17 @@ fn fixed<const N: usize>(sos: &[[f64; 6]], zi: &[[f64; 2]], buffer: &mut [Lanes]
         <&[[f64; 6]; N]>::try_from(sos),
         <&[[f64; 2]; N]>::try_from(zi),
     ) {
-        (Ok(sos), Ok(zi)) => run(sos, |v| zi.map(|z| scaled(z, v)), buffer),
+        (Ok(sos), Ok(zi)) if unit_after_first(sos) => {
+            run::<_, true>(sos, |v| zi.map(|z| scaled(z, v)), buffer)
+        }
+        (Ok(sos), Ok(zi)) => run::<_, false>(sos, |v| zi.map(|z| scaled(z, v)), buffer),
         _ => any_length(sos, zi, buffer),
     }
 }
 
 #[inline(always)]
 fn any_length(sos: &[[f64; 6]], zi: &[[f64; 2]], buffer: &mut [Lanes]) {
-    run(
+    run::<_, false>(
         sos,
         |v| zi.iter().map(|&z| scaled(z, v)).collect::<Vec<_>>(),
         buffer,
@@ -323,23 +328,29 @@ fn scaled(z: [f64; 2], v: Lanes) -> [Lanes; 2] {
     [v.map(|x| z[0] * x), v.map(|x| z[1] * x)]
 }
 
-/// The forward then the backward pass, each started from `start` of its first sample.
+/// The forward then the backward pass, each started from `start` of its first sample. With
+/// `UNIT`, the caller checked [`unit_after_first`].
 #[inline(always)]
-fn run<Z: AsMut<[[Lanes; 2]]>>(sos: &[[f64; 6]], start: impl Fn(Lanes) -> Z, buffer: &mut [Lanes]) {
+fn run<Z: AsMut<[[Lanes; 2]]>, const UNIT: bool>(
+    sos: &[[f64; 6]],
+    start: impl Fn(Lanes) -> Z,
+    buffer: &mut [Lanes],
+) {
     let Some(&first) = buffer.first() else {
         return;
     };
-    pass(sos, start(first), buffer.iter_mut());
+    pass::<Z, UNIT>(sos, start(first), buffer.iter_mut());
     let Some(&last) = buffer.last() else {
         return;
     };
-    pass(sos, start(last), buffer.iter_mut().rev());
+    pass::<Z, UNIT>(sos, start(last), buffer.iter_mut().rev());
 }
 
 /// One pass of the cascade over `samples`, in place, from the state `z`: the loop of
-/// [`sosfilt`](super::sosfilt) with a lane per channel.
+/// [`sosfilt`](super::sosfilt) with a lane per channel. With `UNIT`, the sections after the
+/// first run as [`unit_section`]s (same bits, one operation fewer each).
 #[inline(always)]
-fn pass<'a, Z: AsMut<[[Lanes; 2]]>>(
+fn pass<'a, Z: AsMut<[[Lanes; 2]]>, const UNIT: bool>(
     sos: &[[f64; 6]],
     mut z: Z,
     samples: impl Iterator<Item = &'a mut Lanes>,
@@ -347,10 +358,11 @@ fn pass<'a, Z: AsMut<[[Lanes; 2]]>>(
     let z = z.as_mut();
     for sample in samples {
         let mut cur = *sample;
-        for (s, zs) in sos.iter().zip(z.iter_mut()) {
+        for (i, (s, zs)) in sos.iter().zip(z.iter_mut()).enumerate() {
+            let step = if UNIT && i > 0 { unit_section } else { section };
             let mut out = [0.0; LANES];
             for l in 0..LANES {
-                (out[l], zs[0][l], zs[1][l]) = section(s, cur[l], zs[0][l], zs[1][l]);
+                (out[l], zs[0][l], zs[1][l]) = step(s, cur[l], zs[0][l], zs[1][l]);
             }
             cur = out;
         }
