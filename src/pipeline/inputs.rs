@@ -116,6 +116,7 @@ pub fn feature_table(
     if !task.includes(&id) {
         return Ok(TableOutcome::NotInTask);
     }
+    let in_file = |e: FeatureError| PipelineError::from(e).in_file(file);
     let named = out.join(format!("{}.parquet", id.recording));
     let (parquet, pieced) = if deidentify || named.is_file() {
         // The hash comes first: it names a de-identified table, and decides whether a table
@@ -129,23 +130,12 @@ pub fn feature_table(
         if store::is_up_to_date(&parquet, hash, &sha) {
             return Ok(TableOutcome::UpToDate);
         }
-        let pieced = pieces_of_file(file, &sha, task, config)
-            .map_err(|e| PipelineError::from(e).in_file(file))?;
+        let pieced = pieces_of_file(file, &sha, task, config).map_err(in_file)?;
         (parquet, pieced)
     } else {
-        // No table to compare with: the hash, needed only in the metadata, is computed on a
-        // second thread while this one reads and computes (the bytes are read twice either way).
-        let pieced = std::thread::scope(|scope| {
-            let hashing = scope.spawn(|| store::sha256_file(file));
-            pieces_of_file_with(file, task, config, || match hashing.join() {
-                Ok(sha) => Ok(sha?),
-                Err(panic) => std::panic::resume_unwind(panic),
-            })
-        })
-        .map_err(|e: PipelineError| e.in_file(file))?;
-        (named, pieced)
+        // No table to compare with: the hash is needed only in the metadata.
+        (named, pieces_hashed_beside(file, task, config)?)
     };
-    let in_file = |e: FeatureError| PipelineError::from(e).in_file(file);
     match pieced {
         Pieced::Whole(mut set) => {
             if deidentify {
@@ -164,6 +154,24 @@ pub fn feature_table(
         }
     }
     Ok(TableOutcome::Written)
+}
+
+/// [`pieces_of_file`] with the file's SHA-256 computed on a second thread while this one reads
+/// and computes (the bytes are read twice either way), for a caller that needs the hash only in
+/// the metadata.
+fn pieces_hashed_beside(
+    file: &Path,
+    task: &Task,
+    config: &FeatureConfig,
+) -> Result<Pieced, PipelineError> {
+    std::thread::scope(|scope| {
+        let hashing = scope.spawn(|| store::sha256_file(file));
+        pieces_of_file_with(file, task, config, || match hashing.join() {
+            Ok(sha) => Ok(sha?),
+            Err(panic) => std::panic::resume_unwind(panic),
+        })
+    })
+    .map_err(|e: PipelineError| e.in_file(file))
 }
 
 /// Feature tables for every task, tagged with the task's head index: read from .parquet inputs,
