@@ -25,7 +25,8 @@ log-odds):
   whitened by its mean covariance; the target's from run 3), AdamW 1e-3, 30 epochs, trained once
   per fold of four targets (each fold's targets' run 3 in its training set, x5).
 
-Run (needs mne, scipy, scikit-learn, pyriemann, torch; 34 minutes on 2 cores on 2026-12-03):
+Run (needs mne, scipy, scikit-learn, pyriemann, torch; on 2 cores on 2026-12-03 the linear models took 2 minutes
+(`--skip-shallow`) and the ShallowConvNet about 17 more):
 
     python3 benches/dev_protocol_python.py DATA_DIR [--skip-shallow]
 """
@@ -168,16 +169,15 @@ def logit(p):
 
 def linear_models(features):
     subjects, targets = targets_of(features)
+    # A pool subject's alignment does not depend on the target: computed once.
+    pool = {}
+    for s in subjects:
+        runs = [r for r in POOL_RUNS if (s, r) in features]
+        pool[s] = list(aligned(features, s, runs, runs).values())
     out = {}
     for target in targets:
-        train, weights = [], []
-        for s in subjects:
-            if s == target:
-                continue
-            runs = [r for r in POOL_RUNS if (s, r) in features]
-            for part in aligned(features, s, runs, runs).values():
-                train.append(part)
-                weights.append(np.ones(len(part["y"])))
+        train = [part for s in subjects if s != target for part in pool[s]]
+        weights = [np.ones(len(part["y"])) for part in train]
         own = aligned(features, target, [3], (3,) + TEST_RUNS)
         train.append(own[3])
         weights.append(np.full(len(own[3]["y"]), 5.0))
