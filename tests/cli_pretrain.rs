@@ -94,3 +94,106 @@ fn pretrain_writes_weights_manifest_log_and_plots_and_scores_holdout() {
         );
     }
 }
+
+/// Runs the binary with `args`, then `paths`.
+fn eegadapt(args: &[&str], paths: &[&std::path::Path]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_eegadapt"))
+        .args(args)
+        .args(paths)
+        .output()
+        .expect("run")
+}
+
+#[cfg_attr(not(shared_corpus), ignore = "needs the shared corpus")]
+#[test]
+fn pretrain_on_chosen_channels_and_calibrate_and_predict_read_only_them() {
+    let data = tempfile::tempdir().expect("tempdir");
+    for s in ["S002", "S003", "S004"] {
+        let src = common::data_file(&format!("eegmmidb/{s}/{s}R04.edf"));
+        std::fs::copy(&src, data.path().join(format!("{s}R04.edf"))).expect("copy");
+    }
+    let out = tempfile::tempdir().expect("tempdir");
+    let enc = out.path().join("enc");
+    let strip = "c4,C3,Cz,FC3,FC4,CP3,CP4";
+    let common_args = [
+        "--task",
+        "eegmmidb-lr",
+        "--ssl-passes",
+        "0",
+        "--max-passes",
+        "1",
+    ];
+    let mut args = vec!["pretrain", "--channels", strip, "--jobs", "2"];
+    args.extend(common_args);
+    let run = Command::new(env!("CARGO_BIN_EXE_eegadapt"))
+        .args(&args)
+        .arg("--data")
+        .arg(data.path())
+        .arg("--out")
+        .arg(&enc)
+        .output()
+        .expect("run");
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let manifest: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(enc.join("encoder.json")).expect("manifest"))
+            .expect("json");
+    // The recording's order (FC before C before CP), whatever the order and case asked for.
+    let seven = serde_json::json!(["FC3", "FC4", "C3", "Cz", "C4", "CP3", "CP4"]);
+    assert_eq!(manifest["channel_vocabulary"], seven);
+
+    // A 64-channel recording calibrates on the seven; the other 57 are reported as ignored.
+    let model = out.path().join("S001");
+    let run = Command::new(env!("CARGO_BIN_EXE_eegadapt"))
+        .args(["calibrate", "--encoder"])
+        .arg(&enc)
+        .args([
+            "--task",
+            "eegmmidb-lr",
+            "--subject",
+            "S001",
+            "--calibration",
+        ])
+        .arg(common::data_file("eegmmidb/S001/S001R04.edf"))
+        .arg("--out")
+        .arg(&model)
+        .output()
+        .expect("run");
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(run.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("channels ignored") && stderr.contains("Fp1"),
+        "{stderr}"
+    );
+    let subject: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(model.join("subject.json")).expect("json"))
+            .expect("json");
+    assert_eq!(subject["channels"], seven);
+    let r08 = common::data_file("eegmmidb/S001/S001R08.edf");
+    let run = eegadapt(&["predict", "--json", "--model"], &[&model, &r08]);
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&run.stdout).expect("json");
+    assert_eq!(report["n_epochs"], 15);
+
+    // A channel no recording has is refused, naming it and the file.
+    let run = Command::new(env!("CARGO_BIN_EXE_eegadapt"))
+        .args(["pretrain", "--channels", "C3,Xx9", "--jobs", "2"])
+        .args(common_args)
+        .arg("--data")
+        .arg(data.path())
+        .arg("--out")
+        .arg(out.path().join("refused"))
+        .output()
+        .expect("run");
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(!run.status.success());
+    assert!(stderr.contains("Xx9") && stderr.contains("S00"), "{stderr}");
+    assert!(!out.path().join("refused/encoder.json").exists());
+}

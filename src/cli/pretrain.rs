@@ -7,7 +7,9 @@ use std::time::Instant;
 
 use clap::Args;
 use eegadapt::features::FeatureConfig;
-use eegadapt::pipeline::{load_features, one_line, pretrain_sets, scores_table, PretrainFiles};
+use eegadapt::pipeline::{
+    load_features, one_line, pick_channels, pretrain_sets, scores_table, PretrainFiles,
+};
 use eegadapt::pretrain::{read_manifest, LogRow};
 use eegadapt::task::Task;
 
@@ -49,6 +51,10 @@ pub struct PretrainArgs {
     /// continues its self-supervised training on the new data).
     #[arg(long, value_name = "ENCODER_DIR")]
     from: Option<PathBuf>,
+    /// Train on these channels only (comma-separated standard names, e.g. the sensorimotor
+    /// FC/C/CP strip, to keep eye movements out); `calibrate` and `predict` then read only them.
+    #[arg(long, value_delimiter = ',', conflicts_with = "from")]
+    channels: Vec<String>,
 }
 
 /// Runs the command.
@@ -65,13 +71,18 @@ pub fn run(args: &PretrainArgs) -> anyhow::Result<ExitCode> {
         None => FeatureConfig::default(),
     };
     let started = Instant::now();
-    let sets = load_features(
+    let mut sets = load_features(
         &args.data,
         &tasks,
         &feature_config,
         &args.out.join("features"),
         &|e| eprintln!("eegadapt: {} (skipped)", one_line(e)),
     )?;
+    if !args.channels.is_empty() {
+        for (_, set) in &mut sets {
+            pick_channels(set, &args.channels)?;
+        }
+    }
     eprintln!(
         "features: {} tables in {:.1} s",
         sets.len(),

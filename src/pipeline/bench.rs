@@ -7,8 +7,7 @@ use std::time::Instant;
 
 use serde_json::json;
 
-use super::{load_features, PipelineError};
-use crate::align::{select_channels, RowLayout};
+use super::{load_features, pick_channels, PipelineError};
 use crate::bench::{
     self, mean_std, BenchConfig, BenchReport, ClassicalSet, Progress, Protocol, PERSONALIZED,
 };
@@ -159,41 +158,6 @@ pub fn bench_files(
         tasks,
         seconds,
     })
-}
-
-/// Keeps only `names` (standard names, any case) of a feature set, in the set's order.
-pub fn pick_channels(set: &mut FeatureSet, names: &[String]) -> Result<(), PipelineError> {
-    let layout = RowLayout::of(&set.meta);
-    let keep: Vec<usize> = (0..set.meta.channels.len())
-        .filter(|&i| {
-            names
-                .iter()
-                .any(|n| n.trim().eq_ignore_ascii_case(&set.meta.channels[i]))
-        })
-        .collect();
-    if keep.len() != names.len() {
-        let missing: Vec<&String> = names
-            .iter()
-            .filter(|n| {
-                !set.meta
-                    .channels
-                    .iter()
-                    .any(|c| c.eq_ignore_ascii_case(n.trim()))
-            })
-            .collect();
-        return Err(PipelineError::Refused(format!(
-            "{}: no channel {missing:?}",
-            set.meta
-                .sources
-                .first()
-                .map_or("a feature table", |s| s.name.as_str())
-        )));
-    }
-    for row in &mut set.rows {
-        *row = select_channels(row, layout, &keep);
-    }
-    set.meta.channels = keep.iter().map(|&i| set.meta.channels[i].clone()).collect();
-    Ok(())
 }
 
 /// The same task on the classical recipe's window.

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
-use super::{features_of, PipelineError};
+use super::{features_of, keep_vocabulary, PipelineError};
 use crate::calibrate::{
     self, diagnostics, CalibrateOptions, CalibrationInput, EncoderReference, LoadedSubject,
     Provenance, Strategy, SubjectManifest,
@@ -97,7 +97,7 @@ pub fn calibrate_files_as(
         .iter()
         .position(|t| t.name == task.head_name());
     let task_index = head_index.unwrap_or(encoder_manifest.tasks.len());
-    let labelled_sets = sets_of(calibration, &task, &encoder_manifest)?;
+    let mut labelled_sets = sets_of(calibration, &task, &encoder_manifest)?;
     let mut unlabeled_sets = sets_of(unlabeled, &task, &encoder_manifest)?;
     for set in &mut unlabeled_sets {
         for row in &mut set.rows {
@@ -107,8 +107,21 @@ pub fn calibrate_files_as(
     let first = labelled_sets
         .first()
         .ok_or_else(|| PipelineError::Refused("no calibration recordings".into()))?;
+    let ignored_channels =
+        ignored_channels(calibration, &first.meta.channels, &population.vocabulary)?;
+    // The views' covariances must span exactly the channels the model reads: the tangent vector
+    // of a sub-block is not the sub-block of a larger matrix's tangent vector.
+    for (set, file) in labelled_sets
+        .iter_mut()
+        .chain(&mut unlabeled_sets)
+        .zip(calibration.iter().chain(unlabeled))
+    {
+        keep_vocabulary(set, &population.vocabulary).map_err(|e| e.in_file(file))?;
+    }
+    let first = labelled_sets
+        .first()
+        .ok_or_else(|| PipelineError::Refused("no calibration recordings".into()))?;
     let channels = first.meta.channels.clone();
-    let ignored_channels = ignored_channels(calibration, &channels, &population.vocabulary)?;
     for (set, file) in labelled_sets
         .iter()
         .chain(&unlabeled_sets)

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use rayon::prelude::*;
 
 use super::PipelineError;
+use crate::align::{select_channels, RowLayout};
 use crate::atomic::Committer;
 use crate::features::{
     config_hash, features_from_file, pieces_of_file, pieces_of_file_with, FeatureConfig,
@@ -247,4 +248,62 @@ fn cached_table(
     let set = features_from_file(file, &sha, task, config)?;
     store::write_feature_set(&cached, &set)?;
     Ok(Some(set))
+}
+
+/// Keeps only `names` (standard names, any case) of a feature set, in the set's order.
+pub fn pick_channels(set: &mut FeatureSet, names: &[String]) -> Result<(), PipelineError> {
+    let layout = RowLayout::of(&set.meta);
+    let keep: Vec<usize> = (0..set.meta.channels.len())
+        .filter(|&i| {
+            names
+                .iter()
+                .any(|n| n.trim().eq_ignore_ascii_case(&set.meta.channels[i]))
+        })
+        .collect();
+    if keep.len() != names.len() {
+        let missing: Vec<&String> = names
+            .iter()
+            .filter(|n| {
+                !set.meta
+                    .channels
+                    .iter()
+                    .any(|c| c.eq_ignore_ascii_case(n.trim()))
+            })
+            .collect();
+        return Err(PipelineError::Refused(format!(
+            "{}: no channel {missing:?}",
+            set.meta
+                .sources
+                .first()
+                .map_or("a feature table", |s| s.name.as_str())
+        )));
+    }
+    for row in &mut set.rows {
+        *row = select_channels(row, layout, &keep);
+    }
+    set.meta.channels = keep.iter().map(|&i| set.meta.channels[i].clone()).collect();
+    Ok(())
+}
+
+/// Keeps only the channels of `set` that are in `vocabulary` (in the set's order), so that
+/// covariances and their tangent vectors are computed over exactly the channels a model reads.
+pub fn keep_vocabulary(set: &mut FeatureSet, vocabulary: &[String]) -> Result<(), PipelineError> {
+    let names: Vec<String> = set
+        .meta
+        .channels
+        .iter()
+        .filter(|c| vocabulary.contains(c))
+        .cloned()
+        .collect();
+    if names.len() == set.meta.channels.len() {
+        return Ok(());
+    }
+    if names.is_empty() {
+        return Err(PipelineError::Refused(format!(
+            "none of its channels ({}) is one the model reads ({})",
+            set.meta.channels.join(", "),
+            vocabulary.join(", ")
+        )));
+    }
+    pick_channels(set, &names)
 }

@@ -17,15 +17,16 @@ mod subject;
 use std::path::PathBuf;
 
 pub use bench::{
-    bench_files, bench_json, classical_task, pick_channels, write_bench_plots, BenchEvent,
-    BenchFiles, BenchOutcome, CLASSICAL_WINDOW,
+    bench_files, bench_json, classical_task, write_bench_plots, BenchEvent, BenchFiles,
+    BenchOutcome, CLASSICAL_WINDOW,
 };
 pub use calibrate::{calibrate_files, calibrate_files_as, CalibrateFiles, CalibrationSummary};
 pub use cross_task::{
     column_of, cross_task_files, CrossTaskFiles, CrossTaskReport, CrossTaskRow, CHOSEN, CROSS_TASK,
 };
 pub use inputs::{
-    collect_inputs, feature_table, features_of, is_parquet, load_features, TableOutcome,
+    collect_inputs, feature_table, features_of, is_parquet, keep_vocabulary, load_features,
+    pick_channels, TableOutcome,
 };
 pub use inspect::{inspect_json, write_inspection};
 pub use predict::{held_out_of, predict_files, PredictReport};
