@@ -25,10 +25,21 @@ log-odds):
   whitened by its mean covariance; the target's from run 3), AdamW 1e-3, 30 epochs, trained once
   per fold of four targets (each fold's targets' run 3 in its training set, x5).
 
-Run (needs mne, scipy, scikit-learn, pyriemann, torch; on 2 cores on 2026-12-03 the linear models took 2 minutes
-(`--skip-shallow`) and the ShallowConvNet about 17 more):
+With `--adaptation`, three changes to the views themselves are measured too, each against the
+same twin (`views`):
+- `views_stretch`: each subject's tangent vectors divided by their root-mean-square norm (the
+  "stretch" of Riemannian Procrustes analysis);
+- `views_rotated`: Riemannian Procrustes rotation, per covariance view: the orthogonal U (from the
+  identity, 300 Riemannian gradient steps) that brings the logarithms of the target's re-centred
+  class means on its calibration run onto the pool's, applied to all the target's covariances;
+- `views_unlabelled`: the target re-centred on its calibration run and its imagined run 4 (no
+  labels: the "with unlabelled" case); `views_self_trained` then adds run 4 with the labels that
+  model predicts (weight 3) and fits again.
 
-    python3 benches/dev_protocol_python.py DATA_DIR [--skip-shallow]
+Run (needs mne, scipy, scikit-learn, pyriemann, torch; on 2 cores on 2026-12-03 the linear models took 2 minutes
+(`--skip-shallow`), the ShallowConvNet about 17 more, `--adaptation` about 8 more):
+
+    python3 benches/dev_protocol_python.py DATA_DIR [--skip-shallow] [--adaptation]
 """
 
 import argparse
@@ -167,13 +178,82 @@ def logit(p):
     return np.log(p / (1 - p))
 
 
-def linear_models(features):
+def procrustes_rotation(source, target, steps=300, rate=0.05):
+    """Orthogonal U minimising sum_k ||U S_k U^T - T_k||^2 (S_k, T_k symmetric), from U = I."""
+    from scipy.linalg import expm
+
+    u = np.eye(source[0].shape[0])
+    scale = sum(np.linalg.norm(s) ** 2 for s in source)
+    for _ in range(steps):
+        grad = sum(4 * (u @ s @ u.T - t) @ u @ s for s, t in zip(source, target)) / scale
+        skew = grad @ u.T
+        u = expm(-rate * (skew - skew.T) / 2) @ u
+    return u
+
+
+def rotated(parts, source_parts, goal_parts):
+    """`parts` with each covariance view's tangent vectors rotated so that the class means of
+    `source_parts` (log-Euclidean, at the identity) move onto those of `goal_parts`."""
+    from pyriemann.utils.tangentspace import unupper, upper
+
+    out = [dict(p) for p in parts]
+    for band in ("mu_beta", "slow"):
+
+        def class_logs(group):
+            x = np.concatenate([p[band] for p in group])
+            y = np.concatenate([p["y"] for p in group])
+            return [unupper(x[y == k].mean(0)) for k in (0, 1)]
+
+        u = procrustes_rotation(class_logs(source_parts), class_logs(goal_parts))
+        for part in out:
+            part[band] = upper(np.einsum("ij,njk,lk->nil", u, unupper(part[band]), u))
+    return out
+
+
+def views_logits(train, weights, test):
+    return np.mean([logistic_logits(train, weights, test, b, 0.1) for b in ("mu_beta", "slow", "evoked")], 0)
+
+
+def adaptation_logits(features, pool_parts, pool_weights, target):
+    """The views' logits on the target's test runs under each change of `--adaptation`."""
+    own = aligned(features, target, [3], (3,) + TEST_RUNS)
+    calibration, test = own[3], [own[r] for r in TEST_RUNS]
+    weights = np.concatenate([pool_weights, np.full(len(calibration["y"]), 5.0)])
+    out = {}
+
+    def stretch(parts):
+        rms = {b: np.sqrt((np.concatenate([p[b] for p in parts]) ** 2).sum(1).mean()) for b in ("mu_beta", "slow")}
+        return [{**p, **{b: p[b] / rms[b] for b in rms}} for p in parts]
+
+    by_subject = {}
+    for part in pool_parts:
+        by_subject.setdefault(part["subject"], []).append(part)
+    stretched_pool = [p for parts in by_subject.values() for p in stretch(parts)]
+    stretched_own = stretch([calibration] + test)
+    out["views_stretch"] = views_logits(stretched_pool + stretched_own[:1], weights, stretched_own[1:])
+
+    turned = rotated([calibration] + test, [calibration], pool_parts)
+    out["views_rotated"] = views_logits(pool_parts + turned[:1], weights, turned[1:])
+
+    both = aligned(features, target, [3, 4], (3, 4) + TEST_RUNS)
+    if 4 in both:
+        test = [both[r] for r in TEST_RUNS]
+        out["views_unlabelled"] = views_logits(pool_parts + [both[3]], weights, test)
+        guess = views_logits(pool_parts + [both[3]], weights, [both[4]])
+        pseudo = {**both[4], "y": (guess > 0).astype(int)}
+        out["views_self_trained"] = views_logits(
+            pool_parts + [both[3], pseudo], np.concatenate([weights, np.full(len(guess), 3.0)]), test
+        )
+    return out
+
+
+def linear_models(features, adaptation=False):
     subjects, targets = targets_of(features)
     # A pool subject's alignment does not depend on the target: computed once.
     pool = {}
     for s in subjects:
         runs = [r for r in POOL_RUNS if (s, r) in features]
-        pool[s] = list(aligned(features, s, runs, runs).values())
+        pool[s] = [{**part, "subject": s} for part in aligned(features, s, runs, runs).values()]
     out = {}
     for target in targets:
         train = [part for s in subjects if s != target for part in pool[s]]
@@ -191,6 +271,8 @@ def linear_models(features):
             "timecourse": logistic_logits(train, weights, test, "course", 0.01),
             "mlp": mlp_logits(train, weights, test),
         }
+        if adaptation:
+            out[target].update(adaptation_logits(features, train[:-1], weights[: -len(own[3]["y"])], target))
         print(target, "linear models done", flush=True)
     return out
 
@@ -278,12 +360,13 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("data_dir")
     parser.add_argument("--skip-shallow", action="store_true")
+    parser.add_argument("--adaptation", action="store_true", help="also measure stretch, rotation, self-training")
     args = parser.parse_args()
     import torch
 
     torch.set_num_threads(os.cpu_count() or 1)
     epochs = load(args.data_dir)
-    results = linear_models(linear_features(epochs))
+    results = linear_models(linear_features(epochs), args.adaptation)
     if not args.skip_shallow:
         for target, logits in shallow_logits(epochs).items():
             results[target]["shallow"] = logits
