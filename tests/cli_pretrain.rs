@@ -95,13 +95,24 @@ fn pretrain_writes_weights_manifest_log_and_plots_and_scores_holdout() {
     }
 }
 
-/// Runs the binary with `args`, then `paths`.
-fn eegadapt(args: &[&str], paths: &[&std::path::Path]) -> std::process::Output {
+/// Runs the binary with `args`; paths are passed as arguments too.
+fn eegadapt(args: &[&dyn AsRef<std::ffi::OsStr>]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_eegadapt"))
-        .args(args)
-        .args(paths)
+        .args(args.iter().map(|a| a.as_ref()))
         .output()
         .expect("run")
+}
+
+/// `eegadapt(args)`, which must succeed; its stderr is shown when it does not.
+fn succeeds(args: &[&dyn AsRef<std::ffi::OsStr>]) -> std::process::Output {
+    let run = eegadapt(args);
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(run.status.success(), "{stderr}");
+    run
+}
+
+fn json_file(path: &std::path::Path) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(path).expect("read")).expect("json")
 }
 
 #[cfg_attr(not(shared_corpus), ignore = "needs the shared corpus")]
@@ -113,87 +124,70 @@ fn pretrain_on_chosen_channels_and_calibrate_and_predict_read_only_them() {
         std::fs::copy(&src, data.path().join(format!("{s}R04.edf"))).expect("copy");
     }
     let out = tempfile::tempdir().expect("tempdir");
-    let enc = out.path().join("enc");
-    let strip = "c4,C3,Cz,FC3,FC4,CP3,CP4";
-    let common_args = [
-        "--task",
-        "eegmmidb-lr",
-        "--ssl-passes",
-        "0",
-        "--max-passes",
-        "1",
-    ];
-    let mut args = vec!["pretrain", "--channels", strip, "--jobs", "2"];
-    args.extend(common_args);
-    let run = Command::new(env!("CARGO_BIN_EXE_eegadapt"))
-        .args(&args)
-        .arg("--data")
-        .arg(data.path())
-        .arg("--out")
-        .arg(&enc)
-        .output()
-        .expect("run");
+    let (enc, model) = (out.path().join("enc"), out.path().join("S001"));
+    let pretrain = |channels: &str, to: &std::path::Path| {
+        eegadapt(&[
+            &"pretrain",
+            &"--channels",
+            &channels,
+            &"--task",
+            &"eegmmidb-lr",
+            &"--ssl-passes",
+            &"0",
+            &"--max-passes",
+            &"1",
+            &"--jobs",
+            &"2",
+            &"--data",
+            &data.path(),
+            &"--out",
+            &to,
+        ])
+    };
+    let run = pretrain("c4,C3,Cz,FC3,FC4,CP3,CP4", &enc);
     assert!(
         run.status.success(),
         "{}",
         String::from_utf8_lossy(&run.stderr)
     );
-    let manifest: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(enc.join("encoder.json")).expect("manifest"))
-            .expect("json");
     // The recording's order (FC before C before CP), whatever the order and case asked for.
     let seven = serde_json::json!(["FC3", "FC4", "C3", "Cz", "C4", "CP3", "CP4"]);
-    assert_eq!(manifest["channel_vocabulary"], seven);
+    assert_eq!(
+        json_file(&enc.join("encoder.json"))["channel_vocabulary"],
+        seven
+    );
 
     // A 64-channel recording calibrates on the seven; the other 57 are reported as ignored.
-    let model = out.path().join("S001");
-    let run = Command::new(env!("CARGO_BIN_EXE_eegadapt"))
-        .args(["calibrate", "--encoder"])
-        .arg(&enc)
-        .args([
-            "--task",
-            "eegmmidb-lr",
-            "--subject",
-            "S001",
-            "--calibration",
-        ])
-        .arg(common::data_file("eegmmidb/S001/S001R04.edf"))
-        .arg("--out")
-        .arg(&model)
-        .output()
-        .expect("run");
+    let r04 = common::data_file("eegmmidb/S001/S001R04.edf");
+    let run = succeeds(&[
+        &"calibrate",
+        &"--encoder",
+        &enc,
+        &"--task",
+        &"eegmmidb-lr",
+        &"--subject",
+        &"S001",
+        &"--calibration",
+        &r04,
+        &"--out",
+        &model,
+    ]);
     let stderr = String::from_utf8_lossy(&run.stderr);
-    assert!(run.status.success(), "{stderr}");
     assert!(
         stderr.contains("channels ignored") && stderr.contains("Fp1"),
         "{stderr}"
     );
-    let subject: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(model.join("subject.json")).expect("json"))
-            .expect("json");
-    assert_eq!(subject["channels"], seven);
+    assert_eq!(json_file(&model.join("subject.json"))["channels"], seven);
     let r08 = common::data_file("eegmmidb/S001/S001R08.edf");
-    let run = eegadapt(&["predict", "--json", "--model"], &[&model, &r08]);
-    assert!(
-        run.status.success(),
-        "{}",
-        String::from_utf8_lossy(&run.stderr)
-    );
+    let run = succeeds(&[&"predict", &"--json", &"--model", &model, &r08]);
     let report: serde_json::Value = serde_json::from_slice(&run.stdout).expect("json");
     assert_eq!(report["n_epochs"], 15);
 
     // A channel no recording has is refused, naming it and the file.
-    let run = Command::new(env!("CARGO_BIN_EXE_eegadapt"))
-        .args(["pretrain", "--channels", "C3,Xx9", "--jobs", "2"])
-        .args(common_args)
-        .arg("--data")
-        .arg(data.path())
-        .arg("--out")
-        .arg(out.path().join("refused"))
-        .output()
-        .expect("run");
+    let refused = out.path().join("refused");
+    let run = pretrain("C3,Xx9", &refused);
     let stderr = String::from_utf8_lossy(&run.stderr);
     assert!(!run.status.success());
     assert!(stderr.contains("Xx9") && stderr.contains("S00"), "{stderr}");
-    assert!(!out.path().join("refused/encoder.json").exists());
+    assert!(!refused.join("encoder.json").exists());
 }
