@@ -61,7 +61,9 @@ enum Command {
     #[command(
         after_help = "Examples:\n  eegadapt pretrain --data /data/eegmmidb --task eegmmidb-lr --out encoder/\n  \
                       eegadapt pretrain --data /data/eegmmidb --task eegmmidb-lr --out encoder/ --subjects-holdout S011,S012\n  \
-                      eegadapt pretrain --data features/ --task eegmmidb-lr --out encoder/ --evaluate-folds 4\n\n\
+                      eegadapt pretrain --data features/ --task eegmmidb-lr --out encoder/ --evaluate-folds 4\n  \
+                      eegadapt pretrain --data /data/eegmmidb --task eegmmidb-lr --out encoder-sensorimotor/ \
+                      --channels FC3,FC1,FCz,FC2,FC4,C3,C1,Cz,C2,C4,CP3,CP1,CPz,CP2,CP4\n\n\
                       EDF/BDF inputs are turned into features first (cached under OUT/features/); feature tables\n\
                       (.parquet from `eegadapt features`) are used as they are."
     )]
