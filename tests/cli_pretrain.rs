@@ -183,6 +183,40 @@ fn pretrain_on_chosen_channels_and_calibrate_and_predict_read_only_them() {
     let report: serde_json::Value = serde_json::from_slice(&run.stdout).expect("json");
     assert_eq!(report["n_epochs"], 15);
 
+    // A recording with none of the encoder's channels is refused, naming the file.
+    let mut occipital = eegadapt::edf::read_recording(&r04).expect("read");
+    let keep: Vec<bool> = occipital
+        .channels
+        .iter()
+        .map(|c| c.label.trim_end_matches('.').starts_with('O'))
+        .collect();
+    let mut kept = keep.iter();
+    occipital.channels.retain(|_| kept.next() == Some(&true));
+    let mut kept = keep.iter();
+    occipital.data.retain(|_| kept.next() == Some(&true));
+    assert_eq!(occipital.channels.len(), 3, "O1, Oz, O2");
+    let partial = out.path().join("S001R04-occipital.edf");
+    eegadapt::edf::write_edf(&partial, &occipital, &Default::default()).expect("write");
+    let run = eegadapt(&[
+        &"calibrate",
+        &"--encoder",
+        &enc,
+        &"--task",
+        &"eegmmidb-lr",
+        &"--subject",
+        &"S001",
+        &"--calibration",
+        &partial,
+        &"--out",
+        &out.path().join("occipital"),
+    ]);
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert_eq!(run.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("S001R04-occipital.edf") && stderr.contains("none of its channels"),
+        "{stderr}"
+    );
+
     // A channel no recording has is refused, naming it and the file.
     let refused = out.path().join("refused");
     let run = pretrain("C3,Xx9", &refused);
