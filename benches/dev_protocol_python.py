@@ -36,10 +36,13 @@ same twin (`views`):
   labels: the "with unlabelled" case); `views_self_trained` then adds run 4 with the labels that
   model predicts (weight 3) and fits again.
 
+With `--pool-size N`, each fold's targets share a pool of N subjects drawn (seeded by the fold)
+from outside the fold, for every model: how each gains from more training subjects.
+
 Run (needs mne, scipy, scikit-learn, pyriemann, torch; on 2 cores on 2026-12-03 the linear models took 2 minutes
 (`--skip-shallow`), the ShallowConvNet about 17 more, `--adaptation` about 8 more):
 
-    python3 benches/dev_protocol_python.py DATA_DIR [--skip-shallow] [--adaptation]
+    python3 benches/dev_protocol_python.py DATA_DIR [--skip-shallow] [--adaptation] [--pool-size N]
 """
 
 import argparse
@@ -139,6 +142,20 @@ def aligned(features, subject, fit_runs, runs):
 def targets_of(features):
     subjects = sorted({s for s, _ in features})
     return subjects, [s for s in subjects if all((s, r) in features for r in (3, 7, 11))]
+
+
+def pools_of(subjects, targets, pool_size=None):
+    """Each target's pool subjects: every other subject, or with `pool_size`, that many drawn
+    (seeded) from the subjects outside the target's fold, the same draw for the fold's targets."""
+    if pool_size is None:
+        return {t: [s for s in subjects if s != t] for t in targets}
+    pools = {}
+    for i in range(4):
+        fold = targets[i::4]
+        others = [s for s in subjects if s not in fold]
+        drawn = sorted(np.random.default_rng(i).choice(others, pool_size, replace=False))
+        pools.update({t: drawn for t in fold})
+    return pools
 
 
 def logistic_logits(train, weights, test, block, c):
@@ -247,8 +264,9 @@ def adaptation_logits(features, pool_parts, pool_weights, target):
     return out
 
 
-def linear_models(features, adaptation=False):
+def linear_models(features, adaptation=False, pool_size=None):
     subjects, targets = targets_of(features)
+    pools = pools_of(subjects, targets, pool_size)
     # A pool subject's alignment does not depend on the target: computed once.
     pool = {}
     for s in subjects:
@@ -256,7 +274,7 @@ def linear_models(features, adaptation=False):
         pool[s] = [{**part, "subject": s} for part in aligned(features, s, runs, runs).values()]
     out = {}
     for target in targets:
-        train = [part for s in subjects if s != target for part in pool[s]]
+        train = [part for s in pools[target] for part in pool[s]]
         weights = [np.ones(len(part["y"])) for part in train]
         own = aligned(features, target, [3], (3,) + TEST_RUNS)
         train.append(own[3])
@@ -277,7 +295,7 @@ def linear_models(features, adaptation=False):
     return out
 
 
-def shallow_logits(epochs, seed=0, n_epochs=30):
+def shallow_logits(epochs, seed=0, n_epochs=30, pool_size=None):
     import torch
     from scipy.linalg import inv, sqrtm
     from scipy.signal import resample_poly
@@ -315,12 +333,12 @@ def shallow_logits(epochs, seed=0, n_epochs=30):
             return self.out(self.drop(x.flatten(1)))
 
     subjects, targets = targets_of(signals)
+    pools = pools_of(subjects, targets, pool_size)
     out = {}
     for fold in (targets[i::4] for i in range(4)):
         xs, ys, ws = [], [], []
-        for s in subjects:
-            if s in fold:
-                continue
+        # Never the fold's other targets, whose runs 7 and 11 are test runs.
+        for s in pools[fold[0]] if pool_size else [s for s in subjects if s not in fold]:
             runs = [r for r in POOL_RUNS if (s, r) in signals]
             for r in runs:
                 x, y = whitened(s, runs, r)
@@ -361,14 +379,15 @@ def main():
     parser.add_argument("data_dir")
     parser.add_argument("--skip-shallow", action="store_true")
     parser.add_argument("--adaptation", action="store_true", help="also measure stretch, rotation, self-training")
+    parser.add_argument("--pool-size", type=int, help="pool subjects per target, drawn from outside its fold")
     args = parser.parse_args()
     import torch
 
     torch.set_num_threads(os.cpu_count() or 1)
     epochs = load(args.data_dir)
-    results = linear_models(linear_features(epochs), args.adaptation)
+    results = linear_models(linear_features(epochs), args.adaptation, args.pool_size)
     if not args.skip_shallow:
-        for target, logits in shallow_logits(epochs).items():
+        for target, logits in shallow_logits(epochs, pool_size=args.pool_size).items():
             results[target]["shallow"] = logits
     rows = {}
     for target, r in results.items():
