@@ -144,6 +144,21 @@ fn pretrain_on_chosen_channels_and_calibrate_and_predict_read_only_them() {
             &to,
         ])
     };
+    let calibrate = |recording: &std::path::Path, to: &std::path::Path| {
+        eegadapt(&[
+            &"calibrate",
+            &"--encoder",
+            &enc,
+            &"--task",
+            &"eegmmidb-lr",
+            &"--subject",
+            &"S001",
+            &"--calibration",
+            &recording,
+            &"--out",
+            &to,
+        ])
+    };
     let run = pretrain("c4,C3,Cz,FC3,FC4,CP3,CP4", &enc);
     assert!(
         run.status.success(),
@@ -159,19 +174,12 @@ fn pretrain_on_chosen_channels_and_calibrate_and_predict_read_only_them() {
 
     // A 64-channel recording calibrates on the seven; the other 57 are reported as ignored.
     let r04 = common::data_file("eegmmidb/S001/S001R04.edf");
-    let run = succeeds(&[
-        &"calibrate",
-        &"--encoder",
-        &enc,
-        &"--task",
-        &"eegmmidb-lr",
-        &"--subject",
-        &"S001",
-        &"--calibration",
-        &r04,
-        &"--out",
-        &model,
-    ]);
+    let run = calibrate(&r04, &model);
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
     let stderr = String::from_utf8_lossy(&run.stderr);
     assert!(
         stderr.contains("channels ignored") && stderr.contains("Fp1"),
@@ -185,31 +193,16 @@ fn pretrain_on_chosen_channels_and_calibrate_and_predict_read_only_them() {
 
     // A recording with none of the encoder's channels is refused, naming the file.
     let mut occipital = eegadapt::edf::read_recording(&r04).expect("read");
-    let keep: Vec<bool> = occipital
+    (occipital.channels, occipital.data) = occipital
         .channels
-        .iter()
-        .map(|c| c.label.trim_end_matches('.').starts_with('O'))
-        .collect();
-    let mut kept = keep.iter();
-    occipital.channels.retain(|_| kept.next() == Some(&true));
-    let mut kept = keep.iter();
-    occipital.data.retain(|_| kept.next() == Some(&true));
+        .into_iter()
+        .zip(occipital.data)
+        .filter(|(c, _)| c.label.starts_with('O'))
+        .unzip();
     assert_eq!(occipital.channels.len(), 3, "O1, Oz, O2");
     let partial = out.path().join("S001R04-occipital.edf");
     eegadapt::edf::write_edf(&partial, &occipital, &Default::default()).expect("write");
-    let run = eegadapt(&[
-        &"calibrate",
-        &"--encoder",
-        &enc,
-        &"--task",
-        &"eegmmidb-lr",
-        &"--subject",
-        &"S001",
-        &"--calibration",
-        &partial,
-        &"--out",
-        &out.path().join("occipital"),
-    ]);
+    let run = calibrate(&partial, &out.path().join("occipital"));
     let stderr = String::from_utf8_lossy(&run.stderr);
     assert_eq!(run.status.code(), Some(2), "{stderr}");
     assert!(

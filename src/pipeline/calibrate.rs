@@ -104,11 +104,6 @@ pub fn calibrate_files_as(
             row.label = None;
         }
     }
-    let first = labelled_sets
-        .first()
-        .ok_or_else(|| PipelineError::Refused("no calibration recordings".into()))?;
-    let ignored_channels =
-        ignored_channels(calibration, &first.meta.channels, &population.vocabulary)?;
     // The views' covariances must span exactly the channels the model reads: the tangent vector
     // of a sub-block is not the sub-block of a larger matrix's tangent vector.
     for (set, file) in labelled_sets
@@ -122,6 +117,8 @@ pub fn calibrate_files_as(
         .first()
         .ok_or_else(|| PipelineError::Refused("no calibration recordings".into()))?;
     let channels = first.meta.channels.clone();
+    // After the pick, the recording's other channels are exactly those the model cannot read.
+    let ignored_channels = ignored_channels(calibration, &channels, &population.vocabulary)?;
     for (set, file) in labelled_sets
         .iter()
         .chain(&unlabeled_sets)
