@@ -138,6 +138,18 @@ pub fn conform(
             manifest.sfreq
         )));
     }
+    // The evoked view's length follows the window and the rate: the subject's head has weights
+    // for the calibration's length only.
+    if set.meta.evoked_times.len() != manifest.layout.evoked {
+        return Err(incompatible(format!(
+            "its epochs give {} evoked samples per channel where the model needs {} (task {}, \
+             calibrated at {} Hz); use the model's task and resample the recording",
+            set.meta.evoked_times.len(),
+            manifest.layout.evoked,
+            manifest.task.name,
+            manifest.sfreq
+        )));
+    }
     let missing: Vec<&str> = manifest
         .channels
         .iter()

@@ -6,6 +6,7 @@ mod common;
 
 mod bench_protocol;
 mod calibrate_isolation;
+mod cli_any_window;
 mod cli_batch;
 mod cli_batch_bids;
 mod cli_batch_shards;

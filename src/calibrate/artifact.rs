@@ -63,6 +63,10 @@ pub struct SubjectManifest {
     /// The encoder had no head for the task: the head was trained from zero on this subject.
     #[serde(default)]
     pub new_head: bool,
+    /// Why the head is new (the encoder has no head for the task, or the task's epoch window
+    /// differs from the encoder's); `None` for a population head or a model written before.
+    #[serde(default)]
+    pub new_head_reason: Option<String>,
     /// The encoder it builds on.
     pub encoder: EncoderReference,
     /// Feature configuration of its inputs.
@@ -122,6 +126,7 @@ impl SubjectManifest {
             task: provenance.task,
             task_index: calibrated.task,
             new_head: calibrated.new_head,
+            new_head_reason: None,
             encoder: provenance.encoder,
             feature_config_hash: crate::features::feature_config_hash(&provenance.feature_config),
             feature_config: provenance.feature_config,

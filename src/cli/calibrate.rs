@@ -77,8 +77,11 @@ pub fn print_summary(summary: &CalibrationSummary, out: &Path) {
     if m.new_head {
         let _ = writeln!(
             stdout,
-            "task {}: the encoder has no head for it; a new head is trained on this subject alone",
-            m.task.name
+            "task {}: {}; a new head is trained on this subject alone",
+            m.task.name,
+            m.new_head_reason
+                .as_deref()
+                .unwrap_or("the encoder has no head for it")
         );
     }
     for score in &m.inner_cv {

@@ -91,12 +91,6 @@ pub fn calibrate_files_as(
         Some(&feature_config_hash(&encoder_manifest.feature_config)),
     )?;
     let task = Task::resolve(task_name)?;
-    // A task the encoder has no head for gets a new one, trained on this subject alone.
-    let head_index = encoder_manifest
-        .tasks
-        .iter()
-        .position(|t| t.name == task.head_name());
-    let task_index = head_index.unwrap_or(encoder_manifest.tasks.len());
     let mut labelled_sets = sets_of(calibration, &task, &encoder_manifest)?;
     let mut unlabeled_sets = sets_of(unlabeled, &task, &encoder_manifest)?;
     for set in &mut unlabeled_sets {
@@ -124,7 +118,10 @@ pub fn calibrate_files_as(
         .chain(&unlabeled_sets)
         .zip(calibration.iter().chain(unlabeled))
     {
-        if set.meta.channels != channels || set.meta.freqs != first.meta.freqs {
+        if set.meta.channels != channels
+            || set.meta.freqs != first.meta.freqs
+            || set.meta.evoked_times.len() != first.meta.evoked_times.len()
+        {
             return Err(PipelineError::Refused(format!(
                 "{}: channels or sampling differ from {} (all of a subject's recordings must share a montage)",
                 file.display(),
@@ -136,22 +133,33 @@ pub fn calibrate_files_as(
         channels: channels.len(),
         ..crate::align::RowLayout::of(&first.meta)
     };
-    // The encoder reads a fixed number of features per channel, the evoked waveform's among
-    // them: a task whose window has another length cannot be read by it.
-    let expected = population.encoder.config().n_features;
-    if layout.token_features() != expected {
-        let window = encoder_manifest
-            .task_definitions
-            .first()
-            .map_or(String::new(), |t| format!(" ({} s)", t.tmax - t.tmin));
-        return Err(PipelineError::Refused(format!(
-            "task {}: its epochs give {} features per channel ({} evoked samples), the encoder \
-             reads {expected}; the epoch window must be as long as the encoder's{window}",
-            task.name,
-            layout.token_features(),
+    // The encoder's tokens hold the evoked waveform of its own window: epochs of another length
+    // are read with that part zeroed and their own waveform in the linear views, which the
+    // population head (weights for the encoder's window) cannot read, so they get a new head.
+    let encoder_evoked = calibrate::Prepared::encoder_evoked(population.encoder.config(), layout)
+        .map_err(|e| PipelineError::Refused(format!("task {}: {e}", task.name)))?;
+    let other_window = (encoder_evoked != layout.evoked).then(|| {
+        format!(
+            "window {} s differs from the encoder's {} ({} evoked samples per channel, the \
+             encoder reads {encoder_evoked})",
+            seconds(window_s(&task)),
+            encoder_window(&encoder_manifest, encoder_evoked),
             layout.evoked
-        )));
-    }
+        )
+    });
+    // A task the encoder has no head for gets a new one, trained on this subject alone.
+    let head_index = encoder_manifest
+        .tasks
+        .iter()
+        .position(|t| t.name == task.head_name());
+    let new_head_reason = match (head_index, &other_window) {
+        (Some(_), None) => None,
+        (Some(_), Some(window)) => Some(window.clone()),
+        (None, None) => Some(NO_HEAD.to_string()),
+        (None, Some(window)) => Some(format!("{NO_HEAD}; {window}")),
+    };
+    let head_index = head_index.filter(|_| other_window.is_none());
+    let task_index = head_index.unwrap_or(encoder_manifest.tasks.len());
     let mut labelled: Vec<&FeatureRow> = labelled_sets
         .iter()
         .flat_map(|s| s.rows.iter())
@@ -210,6 +218,7 @@ pub fn calibrate_files_as(
             unlabeled_recordings: sources(&unlabeled_sets),
         },
     );
+    manifest.new_head_reason = new_head_reason;
     calibrate::save(out, &calibrated, &mut manifest)?;
     let all_rows: Vec<&FeatureRow> = input
         .labelled
@@ -235,6 +244,43 @@ pub fn calibrate_files_as(
         seconds: started.elapsed().as_secs_f64(),
         ignored_channels,
     })
+}
+
+/// Why a task without a population head gets a new one.
+const NO_HEAD: &str = "the encoder has no head for it";
+
+/// A task's epoch window, seconds: its fixed windows' length, else `tmax - tmin`.
+fn window_s(task: &Task) -> f64 {
+    task.fixed
+        .as_ref()
+        .map_or(task.tmax - task.tmin, |fixed| fixed.length_s)
+}
+
+/// Seconds for a message: at most three decimals, no trailing zeros (`4`, `2.5`).
+fn seconds(value: f64) -> String {
+    let text = format!("{value:.3}");
+    let text = text.trim_end_matches('0').trim_end_matches('.');
+    text.to_string()
+}
+
+/// The encoder's epoch window in words: its first task's, else from its evoked length.
+fn encoder_window(encoder: &pretrain::EncoderManifest, evoked: usize) -> String {
+    let from_rate = || {
+        encoder
+            .feature_config
+            .evoked
+            .as_ref()
+            .map(|e| evoked as f64 / e.rate_hz)
+    };
+    match encoder
+        .task_definitions
+        .first()
+        .map(window_s)
+        .or_else(from_rate)
+    {
+        Some(w) => format!("{} s", seconds(w)),
+        None => format!("{evoked} evoked samples"),
+    }
 }
 
 /// Channels of the first calibration recording that the model cannot read: channels that are

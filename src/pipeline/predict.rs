@@ -22,6 +22,8 @@ pub struct PredictReport {
     pub classes: Vec<String>,
     /// The model's head is new: the encoder had no population head for the task.
     pub new_head: bool,
+    /// Why the head is new (`null` for a population head, or a model that did not record it).
+    pub new_head_reason: Option<String>,
     /// Labelled epochs scored.
     pub n_epochs: usize,
     /// Accuracy over labelled epochs (`null` without labels).
@@ -78,6 +80,7 @@ pub fn predict_files(subject: &LoadedSubject, files: &[PathBuf]) -> PredictRepor
         task: manifest.task.name.clone(),
         classes,
         new_head: manifest.new_head,
+        new_head_reason: manifest.new_head_reason.clone(),
         n_epochs: pairs.len(),
         accuracy: s.as_ref().map(|s| s.accuracy),
         balanced_accuracy: s.as_ref().map(|s| s.balanced_accuracy),

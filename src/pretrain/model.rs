@@ -9,8 +9,8 @@ use super::rng::Rng;
 use super::PretrainError;
 use crate::align::RowLayout;
 use crate::encoder::{
-    positions, ClassHead, Encoder, EncoderConfig, EncoderInput, EncoderOutput, PairMap,
-    ReconstructionHead, TangentHead,
+    positions, ClassHead, Encoder, EncoderConfig, EncoderInput, EncoderOutput, LinearViews,
+    PairMap, ReconstructionHead, TangentHead,
 };
 
 /// Encoder plus heads. Weight names: `encoder.*` (see [`crate::encoder`]), `heads.<task>.*`
@@ -107,15 +107,17 @@ impl PopulationModel {
 
     /// How the channels `names` map into the tangent heads' vocabulary.
     pub fn pair_map(&self, names: &[&str]) -> PairMap {
+        self.pair_map_with(names, self.encoder.config().linear_views)
+    }
+
+    /// [`Self::pair_map`] for vectors holding `views` instead of the encoder's own (an evoked
+    /// view of another window's length, for a new head).
+    pub fn pair_map_with(&self, names: &[&str], views: LinearViews) -> PairMap {
         let index: Vec<Option<usize>> = names
             .iter()
             .map(|n| self.vocabulary.iter().position(|v| v == n))
             .collect();
-        PairMap::with_views(
-            &index,
-            self.vocabulary.len(),
-            self.encoder.config().linear_views,
-        )
+        PairMap::with_views(&index, self.vocabulary.len(), views)
     }
 
     /// The task's logits `[B, K]` from an embedding `[B, d]` and tangent vectors `[B, P]`.
