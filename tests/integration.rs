@@ -35,4 +35,5 @@ mod preprocess_reference;
 mod pretrain_artifacts;
 mod slurm_cluster;
 mod store_roundtrip;
+mod subject_classical_reference;
 mod writer_roundtrip;

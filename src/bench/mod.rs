@@ -17,6 +17,7 @@
 
 pub mod classical;
 pub mod protocol;
+pub mod subject_classical;
 mod subject_only;
 pub mod wilcoxon;
 
