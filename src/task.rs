@@ -1,7 +1,8 @@
 //! What to learn from which recordings: annotation texts to classes, the epoch window, and
 //! fixed-length windows for unlabelled data.
 //!
-//! Built in: `eegmmidb-lr`, `eegmmidb-ff`, `eegmmidb-eyes`. Clinics describe their own in TOML:
+//! Built in: `eegmmidb-lr`, `eegmmidb-ff`, `eegmmidb-rest-imagery` (T0 vs T1 + T2),
+//! `eegmmidb-rest-lr` (T0 / T1 / T2), `eegmmidb-eyes`. Clinics describe their own in TOML:
 //!
 //! ```toml
 //! name = "clinic-eyes"
@@ -32,7 +33,7 @@ use serde::{Deserialize, Serialize};
 pub enum TaskError {
     /// Neither a built-in name nor a readable file.
     #[error(
-        "unknown task {0:?}: use eegmmidb-lr, eegmmidb-lr-executed, eegmmidb-ff, eegmmidb-eyes or a path to a .toml file"
+        "unknown task {0:?}: use eegmmidb-lr, eegmmidb-lr-executed, eegmmidb-ff, eegmmidb-rest-imagery, eegmmidb-rest-lr, eegmmidb-eyes or a path to a .toml file"
     )]
     Unknown(String),
     /// The task file cannot be read.
@@ -129,6 +130,16 @@ impl Task {
                 [6, 10, 14],
                 ["fists", "feet"],
                 (0.5, 3.5),
+            )),
+            "eegmmidb-rest-imagery" => Ok(eegmmidb_rest(
+                "eegmmidb-rest-imagery",
+                [4, 8, 12],
+                ["rest", "imagery", "imagery"],
+            )),
+            "eegmmidb-rest-lr" => Ok(eegmmidb_rest(
+                "eegmmidb-rest-lr",
+                [4, 8, 12],
+                ["rest", "left", "right"],
             )),
             "eegmmidb-eyes" => Ok(Task {
                 name: "eegmmidb-eyes".into(),
@@ -276,6 +287,29 @@ fn eegmmidb_imagery(name: &str, runs: [u32; 3], [t1, t2]: [&str; 2], window: (f6
     }
 }
 
+/// Rest (T0) against the cues T1 and T2 of EEGMMIDB runs `runs`, classes named by `[t0, t1, t2]`
+/// (T1 and T2 share a class when they share a name), on the left/right window.
+pub fn eegmmidb_rest(name: &str, runs: [u32; 3], [t0, t1, t2]: [&str; 3]) -> Task {
+    let mut task = Task {
+        name: name.into(),
+        classes: Vec::new(),
+        events: [("T0", t0), ("T1", t1), ("T2", t2)]
+            .into_iter()
+            .map(|(text, class)| EventClass {
+                text: text.into(),
+                class: class.into(),
+            })
+            .collect(),
+        tmin: LR_WINDOW.0,
+        tmax: LR_WINDOW.1,
+        runs: Some(runs.to_vec()),
+        fixed: None,
+        head: None,
+    };
+    task.complete_classes();
+    task
+}
+
 /// Subject and run of a recording, from its file name.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RecordingId {
@@ -324,6 +358,20 @@ mod tests {
         assert_eq!((id.subject.as_str(), id.run), ("S001", Some(4)));
         let other = RecordingId::from_path(Path::new("patient_17.edf"));
         assert_eq!((other.subject.as_str(), other.run), ("patient_17", None));
+    }
+
+    #[test]
+    fn rest_tasks_map_t0_and_share_or_split_the_cues() {
+        let two = Task::resolve("eegmmidb-rest-imagery").unwrap();
+        assert_eq!(two.classes, ["rest", "imagery"]);
+        assert_eq!(
+            ["T0", "T1", "T2"].map(|t| two.class_of_text(t)),
+            [Some(0), Some(1), Some(1)]
+        );
+        let three = Task::resolve("eegmmidb-rest-lr").unwrap();
+        assert_eq!(three.classes, ["rest", "left", "right"]);
+        assert_eq!(three.class_of_text("T2"), Some(2));
+        assert_eq!((three.tmin, three.tmax), LR_WINDOW);
     }
 
     #[test]

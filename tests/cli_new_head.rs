@@ -91,39 +91,3 @@ fn a_clinic_toml_task_gets_a_new_head() {
         &[run(1), run(2)],
     );
 }
-
-#[cfg_attr(not(shared_corpus), ignore = "needs the shared corpus")]
-#[test]
-fn a_window_the_encoder_cannot_read_is_refused_naming_both_lengths() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let toml = dir.path().join("eyes4.toml");
-    std::fs::write(
-        &toml,
-        "name = \"eyes4\"\nruns = [1, 2]\n\
-         [fixed]\nlength_s = 4.0\nstep_s = 4.0\nclass_by_run = { \"1\" = \"open\", \"2\" = \"closed\" }\n",
-    )
-    .expect("write task");
-    let encoder = Path::new(env!("CARGO_MANIFEST_DIR")).join("data/encoder");
-    let out = dir.path().join("model");
-    let r01 = common::data_file("eegmmidb/S001/S001R01.edf");
-    let run = run_eegadapt(&[
-        "calibrate".as_ref(),
-        "--task".as_ref(),
-        toml.as_os_str(),
-        "--subject".as_ref(),
-        "S001".as_ref(),
-        "--encoder".as_ref(),
-        encoder.as_os_str(),
-        "--out".as_ref(),
-        out.as_os_str(),
-        "--calibration".as_ref(),
-        r01.as_os_str(),
-    ]);
-    assert_eq!(run.status.code(), Some(2));
-    let stderr = String::from_utf8_lossy(&run.stderr);
-    assert!(
-        stderr.contains("32 evoked samples") && stderr.contains("(3 s)"),
-        "{stderr}"
-    );
-    assert!(!out.join("subject.json").exists());
-}

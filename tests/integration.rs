@@ -10,7 +10,7 @@ mod cli_any_window;
 mod cli_batch;
 mod cli_batch_bids;
 mod cli_batch_shards;
-mod cli_bench_cross_task;
+mod cli_bench_new_tasks;
 mod cli_calibrate_predict;
 mod cli_features;
 mod cli_inspect;

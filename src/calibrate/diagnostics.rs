@@ -104,6 +104,7 @@ fn short_name(s: &Strategy) -> String {
         Strategy::Head { penalty } => format!("head {penalty}"),
         Strategy::HeadLastBlock { penalty } => format!("last block {penalty}"),
         Strategy::AllLayers { penalty } => format!("all {penalty}"),
+        Strategy::Views { .. } => "views".into(),
     }
 }
 

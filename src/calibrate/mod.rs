@@ -16,6 +16,7 @@ pub mod folds;
 mod prepare;
 pub mod scalp;
 mod strategy;
+pub mod views_head;
 
 pub use artifact::{
     load, read_manifest, save, CalibrationSize, EncoderReference, LoadedSubject, Provenance,
@@ -160,6 +161,9 @@ pub struct CandidateScore {
     pub strategy: Strategy,
     /// Accuracy over all held-out folds' epochs.
     pub accuracy: f64,
+    /// Balanced accuracy (mean recall over classes) over all held-out folds' epochs.
+    #[serde(default)]
+    pub balanced_accuracy: f64,
     /// Mean held-out cross-entropy.
     pub loss: f64,
 }
@@ -275,15 +279,45 @@ pub fn calibrate_new_head_among(
     options: &CalibrateOptions,
     candidates: Vec<Strategy>,
 ) -> Result<Calibrated, CalibrateError> {
+    calibrate_new_head_with(
+        population,
+        input,
+        n_classes,
+        &options.with_encoder(),
+        candidates,
+    )
+}
+
+/// [`calibrate_new_head_among`] with the encoder's contribution as `options` say: without it
+/// (the ablation), the embedding is no view of [`Strategy::Views`] and candidates that tune
+/// encoder layers are left out.
+pub fn calibrate_new_head_with(
+    population: &PopulationModel,
+    input: &CalibrationInput,
+    n_classes: usize,
+    options: &CalibrateOptions,
+    candidates: Vec<Strategy>,
+) -> Result<Calibrated, CalibrateError> {
     if n_classes < 2 {
         return Err(CalibrateError::Refused(format!(
             "a task needs two or more classes, this one has {n_classes}"
         )));
     }
+    let candidates = candidates
+        .into_iter()
+        .filter(|c| options.use_encoder || !c.tunes_encoder())
+        .map(|c| match c {
+            Strategy::Views { population, .. } => Strategy::Views {
+                embedding: options.use_encoder,
+                population,
+            },
+            other => other,
+        })
+        .collect();
     calibrate_from(
         population,
         input,
-        &options.with_encoder(),
+        options,
         Head {
             prior: None,
             n_classes,
@@ -361,7 +395,9 @@ fn calibrate_from(
             confusions.push(confusion);
         }
     }
-    let best = choose(&inner_cv, options.min_gain);
+    // A new task's classes may be unbalanced (rest is half of the rest / left / right epochs):
+    // its candidates are compared by balanced accuracy.
+    let best = choose(&inner_cv, options.min_gain, new_head);
     let (strategy, confusion) = match best {
         Some(i) => (inner_cv[i].strategy, confusions[i].clone()),
         None => (fallback(&candidates), vec![vec![0; n_classes]; n_classes]),
@@ -388,15 +424,75 @@ fn calibrate_from(
 
 /// The first candidate, unless another beats its inner-CV accuracy by more than `min_gain`
 /// (then the best of those; ties go to the earlier).
-fn choose(scores: &[CandidateScore], min_gain: f64) -> Option<usize> {
-    let first = scores.first()?;
+fn choose(scores: &[CandidateScore], min_gain: f64, balanced: bool) -> Option<usize> {
+    let score = |s: &CandidateScore| {
+        if balanced {
+            s.balanced_accuracy
+        } else {
+            s.accuracy
+        }
+    };
+    let first = score(scores.first()?);
     let mut best = 0;
     for (i, s) in scores.iter().enumerate().skip(1) {
-        if s.accuracy > first.accuracy + min_gain + 1e-12 && s.accuracy > scores[best].accuracy {
+        if score(s) > first + min_gain + 1e-12 && score(s) > score(&scores[best]) {
             best = i;
         }
     }
     Some(best)
+}
+
+/// Mean recall over the classes that have epochs, from `[true][predicted]` counts.
+pub fn balanced_accuracy(confusion: &[Vec<usize>]) -> f64 {
+    let recalls: Vec<f64> = confusion
+        .iter()
+        .enumerate()
+        .filter_map(|(c, row)| {
+            let n: usize = row.iter().sum();
+            (n > 0).then(|| row.get(c).copied().unwrap_or(0) as f64 / n as f64)
+        })
+        .collect();
+    recalls.iter().sum::<f64>() / recalls.len().max(1) as f64
+}
+
+/// Whether `confusion`'s accuracy is within chance: a one-sided binomial test against always
+/// answering the most frequent class gives p >= 0.05.
+pub fn at_chance(confusion: &[Vec<usize>]) -> bool {
+    let n: usize = confusion.iter().flatten().sum();
+    let correct: usize = (0..confusion.len())
+        .map(|c| confusion[c].get(c).copied().unwrap_or(0))
+        .sum();
+    let largest = confusion
+        .iter()
+        .map(|r| r.iter().sum::<usize>())
+        .max()
+        .unwrap_or(0);
+    if n == 0 {
+        return true;
+    }
+    binomial_upper_tail(correct, n, largest as f64 / n as f64) >= 0.05
+}
+
+/// P(X >= k) for X ~ Binomial(n, p).
+fn binomial_upper_tail(k: usize, n: usize, p: f64) -> f64 {
+    if p <= 0.0 {
+        return if k == 0 { 1.0 } else { 0.0 };
+    }
+    if p >= 1.0 {
+        return 1.0;
+    }
+    // ln pmf(i) built up term by term: pmf(i + 1) = pmf(i) (n - i) / (i + 1) p / (1 - p).
+    let mut log_pmf = n as f64 * (1.0 - p).ln();
+    let mut tail = 0.0;
+    for i in 0..=n {
+        if i >= k {
+            tail += log_pmf.exp();
+        }
+        if i < n {
+            log_pmf += ((n - i) as f64).ln() - ((i + 1) as f64).ln() + p.ln() - (1.0 - p).ln();
+        }
+    }
+    tail.min(1.0)
 }
 
 /// Without folds to compare on: the first candidate that needs no encoder fine-tuning.
@@ -458,8 +554,30 @@ fn cross_validate(
         CandidateScore {
             strategy: candidate,
             accuracy: correct as f64 / n.max(1) as f64,
+            balanced_accuracy: balanced_accuracy(&confusion),
             loss: loss_sum / n.max(1) as f64,
         },
         confusion,
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn binomial_tail_matches_direct_sums() {
+        // P(X >= 8) for Binomial(10, 0.5) = (45 + 10 + 1) / 1024.
+        assert!((binomial_upper_tail(8, 10, 0.5) - 56.0 / 1024.0).abs() < 1e-12);
+        assert!((binomial_upper_tail(0, 7, 0.3) - 1.0).abs() < 1e-12);
+    }
+
+    #[test]
+    fn chance_is_judged_against_the_largest_class() {
+        // 20 of 30 right when 20 epochs are of one class: what always guessing it gives.
+        assert!(at_chance(&[vec![20, 0], vec![10, 0]]));
+        // 27 of 30 right on balanced classes is far above chance.
+        assert!(!at_chance(&[vec![14, 1], vec![2, 13]]));
+        assert!((balanced_accuracy(&[vec![20, 0], vec![10, 0]]) - 0.5).abs() < 1e-12);
+    }
 }

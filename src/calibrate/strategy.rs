@@ -52,6 +52,20 @@ pub enum Strategy {
         /// L2-SP strength.
         penalty: f64,
     },
+    /// For a task the encoder has no head for: one logistic regression per linear view of the
+    /// subject's epochs (the frozen encoder's embedding as one more view when `embedding`, the
+    /// population task heads' logits as another when `population`), classes balanced, each
+    /// view's L2 strength chosen by nested cross-validation log-loss, views no better than
+    /// chance left out, logits averaged (see `views_head`).
+    Views {
+        /// Whether the encoder's embedding is one of the views.
+        embedding: bool,
+        /// Whether the population task heads' logits (left vs right, for the shipped encoder)
+        /// are one of the views: what the population learnt with labels, offered to a task
+        /// that has none.
+        #[serde(default)]
+        population: bool,
+    },
 }
 
 impl std::fmt::Display for Strategy {
@@ -65,6 +79,19 @@ impl std::fmt::Display for Strategy {
             Strategy::Head { penalty } => write!(f, "head (L2-SP {penalty})"),
             Strategy::HeadLastBlock { penalty } => write!(f, "head + last block (L2-SP {penalty})"),
             Strategy::AllLayers { penalty } => write!(f, "all layers (L2-SP {penalty})"),
+            Strategy::Views {
+                embedding,
+                population,
+            } => write!(
+                f,
+                "views{}{} (nested-CV L2)",
+                if *embedding { " + embedding" } else { "" },
+                if *population {
+                    " + population heads"
+                } else {
+                    ""
+                }
+            ),
         }
     }
 }
@@ -84,11 +111,17 @@ impl Strategy {
         ]
     }
 
-    /// The candidates for a task the encoder has no head for: a subject-only tangent-space
-    /// model, a new head on the frozen encoder, and a new head with the encoder's last block
-    /// tuned (both pulled toward zero weights, the last block toward its pretrained weights).
+    /// The candidates for a task the encoder has no head for: the views fitted one by one with
+    /// the embedding as one more view (first: kept unless another does better), a subject-only
+    /// tangent-space model, a new head on the frozen encoder, and a new head with the encoder's
+    /// last block tuned (both pulled toward zero weights, the last block toward its pretrained
+    /// weights).
     pub fn new_head_candidates() -> Vec<Strategy> {
         vec![
+            Strategy::Views {
+                embedding: true,
+                population: true,
+            },
             Strategy::TangentOnly { penalty: 1.0 },
             Strategy::Head { penalty: 1.0 },
             Strategy::HeadLastBlock { penalty: 1.0 },
@@ -126,6 +159,7 @@ impl Strategy {
             Strategy::Population
             | Strategy::Pooled { .. }
             | Strategy::Head { .. }
+            | Strategy::Views { .. }
             | Strategy::TangentOnly { .. } => false,
             Strategy::AllLayers { .. } => name.starts_with("encoder."),
             Strategy::HeadLastBlock { .. } => {
@@ -267,7 +301,48 @@ pub fn fit(
         Strategy::HeadLastBlock { penalty } | Strategy::AllLayers { penalty } => {
             fit_encoder(strategy, penalty, population, prior, train, &labels)
         }
+        Strategy::Views {
+            embedding,
+            population: with_population,
+        } => {
+            let width = train.tangent.dim(1)?;
+            let total = frozen_input.dim(1)?;
+            let mut blocks = train.blocks.clone();
+            if embedding && total > width {
+                blocks.push(width..total);
+            }
+            let derived = if with_population {
+                population_heads_over(population, total)?
+            } else {
+                Vec::new()
+            };
+            let y: Vec<u32> = labels.to_vec1()?;
+            let (head, _) =
+                super::views_head::fit(frozen_input, &y, prior.weight.dim(0)?, &blocks, &derived)?;
+            Ok(Fitted {
+                head,
+                model: None,
+                curve: Vec::new(),
+            })
+        }
     }
+}
+
+/// The population's task heads (their linear views only, the embedding weighing zero) as maps
+/// over `[tangent | embedding]` of width `width`; a head of another width (a task window whose
+/// evoked view differs from the encoder's) is left out.
+fn population_heads_over(
+    population: &PopulationModel,
+    width: usize,
+) -> Result<Vec<Linear>, CalibrateError> {
+    let mut heads = Vec::new();
+    for task in 0..population.tasks.len() {
+        let head = population_head(population, task, false)?;
+        if head.weight.dim(1)? == width {
+            heads.push(head);
+        }
+    }
+    Ok(heads)
 }
 
 /// `x` (`[rows, tangent | embedding]`) with the embedding's columns set to zero.

@@ -8,8 +8,8 @@ use anyhow::bail;
 use clap::Args;
 use eegadapt::bench::{Progress, Protocol};
 use eegadapt::pipeline::{
-    bench_files, cross_task_files, one_line, BenchEvent, BenchFiles, CrossTaskFiles, CrossTaskRow,
-    PipelineError, CROSS_TASK,
+    bench_files, new_task_names, new_tasks_files, one_line, BenchEvent, BenchFiles, NewTasksFiles,
+    PipelineError, SubjectRow, NEW_HEAD,
 };
 use eegadapt::pretrain::LogRow;
 
@@ -20,8 +20,10 @@ use super::features::progress_bar;
 pub struct BenchArgs {
     /// Protocol: eegmmidb-lr (calibrate on imagined run 4, score runs 8 + 12), eegmmidb-lr-dev
     /// (for choosing methods: calibrate on executed run 3, score runs 7 + 11; runs 8 and 12
-    /// never read) or eegmmidb-ff (cross-task: encoder from left/right runs, fists vs feet
-    /// calibrated on run 6 with a new head, scored on runs 10 + 14).
+    /// never read), new-tasks (tasks the encoder never saw, each with a new head: rest vs
+    /// imagery, rest / left / right, fists vs feet, eyes open / closed, left / right at 0-4 s),
+    /// new-tasks-dev (the same on runs 3 -> 7 + 11, runs 8 and 12 never read) or eegmmidb-ff
+    /// (new-tasks with fists vs feet only).
     protocol: String,
     /// EEGMMIDB folder (S001/S001R04.edf ...), or feature tables.
     #[arg(long, required = true, num_args = 1..)]
@@ -47,23 +49,34 @@ pub struct BenchArgs {
     /// CP1,CPz,CP2,CP4,CP6`, far from the eyes.
     #[arg(long, value_delimiter = ',')]
     channels: Vec<String>,
-    /// Self-supervised pretraining passes of each encoder (eegmmidb-ff only).
+    /// Self-supervised pretraining passes of each encoder (new tasks only).
     #[arg(long)]
     ssl_passes: Option<usize>,
-    /// Most supervised pretraining passes of each encoder (eegmmidb-ff only).
+    /// Most supervised pretraining passes of each encoder (new tasks only).
     #[arg(long)]
     max_passes: Option<usize>,
+    /// New tasks to run (repeatable; default all): eegmmidb-rest-imagery, eegmmidb-rest-lr,
+    /// eegmmidb-ff, eegmmidb-eyes, eegmmidb-lr-4s.
+    #[arg(long = "task")]
+    tasks: Vec<String>,
 }
 
 /// Runs the command.
 pub fn run(args: &BenchArgs) -> anyhow::Result<ExitCode> {
     let jobs = super::limit_threads(args.jobs);
-    if args.protocol == CROSS_TASK {
-        return cross_task(args, jobs);
+    match args.protocol.as_str() {
+        "new-tasks" => return new_tasks(args, jobs, false, args.tasks.clone()),
+        "new-tasks-dev" => return new_tasks(args, jobs, true, args.tasks.clone()),
+        "eegmmidb-ff" => return new_tasks(args, jobs, false, vec!["eegmmidb-ff".into()]),
+        _ => {}
+    }
+    if !args.tasks.is_empty() {
+        bail!("--task applies to new-tasks only");
     }
     let Some(protocol) = Protocol::named(&args.protocol) else {
         bail!(
-            "unknown benchmark {:?}; available: eegmmidb-lr, eegmmidb-lr-dev, {CROSS_TASK}",
+            "unknown benchmark {:?}; available: eegmmidb-lr, eegmmidb-lr-dev, new-tasks, \
+             new-tasks-dev, eegmmidb-ff",
             args.protocol
         );
     };
@@ -116,31 +129,61 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// `bench eegmmidb-ff`: the cross-task row (see [`eegadapt::pipeline::cross_task_files`]).
-fn cross_task(args: &BenchArgs, jobs: usize) -> anyhow::Result<ExitCode> {
-    if args.folds.is_some() || !args.channels.is_empty() {
-        bail!("--folds and --channels do not apply to {CROSS_TASK}");
+/// `bench new-tasks`: tasks the encoder never saw (see [`eegadapt::pipeline::new_tasks_files`]).
+fn new_tasks(
+    args: &BenchArgs,
+    jobs: usize,
+    dev: bool,
+    tasks: Vec<String>,
+) -> anyhow::Result<ExitCode> {
+    if !args.channels.is_empty() {
+        bail!("--channels does not apply to the new-task benchmark");
     }
-    let request = CrossTaskFiles {
+    if let Some(bad) = tasks
+        .iter()
+        .find(|t| !new_task_names().contains(&t.as_str()))
+    {
+        bail!(
+            "unknown new task {bad:?}; available: {}",
+            new_task_names().join(", ")
+        );
+    }
+    let request = NewTasksFiles {
         data: args.data.clone(),
         out: args.out.clone(),
+        tasks,
+        folds: args.folds,
+        dev,
         seed: args.seed,
         ssl_passes: args.ssl_passes,
         max_passes: args.max_passes,
         threads: jobs,
     };
     let bar = progress_bar(0);
-    let mut on_pass = |subject: &str, row: &LogRow, passes: usize| {
+    let mut on_pass = |label: &str, row: &LogRow, passes: usize| {
         bar.set_length(passes as u64);
         bar.set_position(row.pass as u64);
-        bar.set_message(format!(
-            "{subject}: encoder {} pass {}",
-            row.phase, row.pass
-        ));
+        bar.set_message(format!("{label}: encoder {} pass {}", row.phase, row.pass));
     };
     let on_skip = |e: &PipelineError| eprintln!("eegadapt: {} (skipped)", one_line(e));
-    let mut on_subject = |r: &CrossTaskRow| bar.println(format!("{}: {:?}", r.subject, r.accuracy));
-    let report = cross_task_files(&request, &on_skip, &mut on_pass, &mut on_subject)?;
+    let mut on_row = |task: &str, r: &SubjectRow| {
+        let line = format!(
+            "{task} {}: {}",
+            r.subject,
+            r.columns
+                .iter()
+                .filter(|(k, _)| !k.starts_with("candidate"))
+                .map(|(k, v)| format!("{k} {:.3}", v.balanced_accuracy))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        if bar.is_hidden() {
+            eprintln!("{line}");
+        } else {
+            bar.println(line);
+        }
+    };
+    let report = new_tasks_files(&request, &on_skip, &mut on_pass, &mut on_row)?;
     bar.finish_and_clear();
     if args.json {
         writeln!(
@@ -150,6 +193,11 @@ fn cross_task(args: &BenchArgs, jobs: usize) -> anyhow::Result<ExitCode> {
         )?;
     } else {
         write!(std::io::stdout().lock(), "{}", report.table())?;
+        eprintln!(
+            "results in {} (bench_new_tasks.json, <task>_new_head_vs_classical.svg/png; \
+             headline column: {NEW_HEAD})",
+            args.out.display()
+        );
     }
     Ok(ExitCode::SUCCESS)
 }

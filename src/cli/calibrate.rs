@@ -92,10 +92,20 @@ pub fn print_summary(summary: &CalibrationSummary, out: &Path) {
         };
         let _ = writeln!(
             stdout,
-            "  {mark} {:<36} inner-CV accuracy {:.3}  loss {:.3}",
+            "  {mark} {:<36} inner-CV accuracy {:.3}  balanced {:.3}  loss {:.3}",
             score.strategy.to_string(),
             score.accuracy,
+            score.balanced_accuracy,
             score.loss
+        );
+    }
+    if m.inner_cv_folds > 0 && eegadapt::calibrate::at_chance(&m.inner_cv_confusion) {
+        eprintln!(
+            "eegadapt: warning: the chosen model's inner cross-validation is at chance (no better \
+             than always answering the most frequent class, binomial p >= 0.05): its predictions \
+             for {} may be no better than guessing; record more calibration data or check the \
+             task's labels",
+            m.subject
         );
     }
     let _ = writeln!(

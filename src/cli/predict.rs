@@ -53,8 +53,12 @@ fn print_table(report: &PredictReport) {
     if report.new_head {
         let _ = writeln!(
             out,
-            "task {}: a new head (the encoder had none for it), trained on this subject alone",
-            report.task
+            "task {}: a new head ({}), trained on this subject",
+            report.task,
+            report
+                .new_head_reason
+                .as_deref()
+                .unwrap_or("the encoder had none for it")
         );
     }
     let _ = writeln!(

@@ -7,9 +7,9 @@
 
 mod bench;
 mod calibrate;
-mod cross_task;
 mod inputs;
 mod inspect;
+mod new_tasks;
 mod predict;
 mod pretrain;
 mod subject;
@@ -21,14 +21,15 @@ pub use bench::{
     BenchOutcome, CLASSICAL_WINDOW,
 };
 pub use calibrate::{calibrate_files, calibrate_files_as, CalibrateFiles, CalibrationSummary};
-pub use cross_task::{
-    column_of, cross_task_files, CrossTaskFiles, CrossTaskReport, CrossTaskRow, CHOSEN, CROSS_TASK,
-};
 pub use inputs::{
     collect_inputs, feature_table, features_of, is_parquet, keep_vocabulary, load_features,
     pick_channels, TableOutcome,
 };
 pub use inspect::{inspect_json, write_inspection};
+pub use new_tasks::{
+    new_tasks_files, task_names as new_task_names, NewTasksFiles, NewTasksReport, SubjectRow,
+    TaskResult, CLASSICAL, LABEL_GAP, MDM, NEW_HEAD, WITHOUT_ENCODER,
+};
 pub use predict::{held_out_of, predict_files, PredictReport};
 pub use pretrain::{pretrain_sets, scores_table, write_training_log, PretrainFiles, Pretrained};
 pub use subject::{batch_task, process_subject, run_batch, BatchFiles};

@@ -57,6 +57,27 @@ fn describe(strategy: &Strategy, new_head: bool) -> String {
                 "a new head on the encoder's representation, with the encoder's last block \
                  fine-tuned on this subject"
             }
+            Strategy::Views {
+                embedding,
+                population,
+            } => {
+                return format!(
+                    "a new head trained on this subject: one classifier per view of the signal \
+                     (covariances 8-30 Hz and 1-8 Hz, slow waveform{}{}), each regularised by \
+                     cross-validation on the calibration epochs, views no better than chance \
+                     left out",
+                    if *embedding {
+                        ", the encoder's embedding"
+                    } else {
+                        ""
+                    },
+                    if *population {
+                        ", the population's task heads' scores"
+                    } else {
+                        ""
+                    }
+                )
+            }
             _ => "a new head on the frozen encoder's representation, trained on this subject",
         };
         return text.to_string();
@@ -80,6 +101,7 @@ fn describe(strategy: &Strategy, new_head: bool) -> String {
             "task head and the encoder's last block fine-tuned on this subject"
         }
         Strategy::AllLayers { .. } => "every encoder layer and the head fine-tuned on this subject",
+        Strategy::Views { .. } => "one classifier per view trained on this subject alone",
     };
     fixed.to_string()
 }
@@ -412,10 +434,16 @@ pub(super) fn page(
         escape(&m.classes().join(" vs "))
     );
     if m.new_head {
-        out.push_str(
-            "<p><strong>New head.</strong> The encoder had no population head for this task, so \
-             the classifier was trained on this subject's calibration data alone, on the \
-             encoder's representation; there is no population model to compare it with.</p>",
+        let _ = write!(
+            out,
+            "<p><strong>New head.</strong> {}: the classifier was trained on this subject's \
+             calibration data, on the encoder's representation; there is no population model \
+             to compare it with.</p>",
+            escape(
+                m.new_head_reason
+                    .as_deref()
+                    .unwrap_or("The encoder had no population head for this task")
+            )
         );
     }
     summary(&mut out, m, held_out);

@@ -1,0 +1,346 @@
+//! A new head from one subject's epochs alone: one logistic regression per linear view (each
+//! covariance band's tangent vectors, the evoked waveform, and the encoder's embedding when it
+//! is used), each with its own L2 strength chosen by nested cross-validation log-loss, classes
+//! weighted to balance, logits averaged over the views that beat chance.
+//!
+//! Why this shape: a single penalty over the concatenated views suits none of them (the 8-30 Hz
+//! tangent space wants a weak one, the slow views a strong one), and a strength chosen by
+//! log-loss rather than accuracy keeps the probabilities honest on a few dozen epochs. A view
+//! whose best nested log-loss is no better than predicting the class frequencies is dropped, so
+//! a view that cannot be read for this subject cannot make the head confidently wrong.
+
+use std::ops::Range;
+
+use candle_core::Tensor;
+use rayon::prelude::*;
+
+use super::{folds, CalibrateError};
+use crate::pretrain::logistic::Linear;
+use crate::pretrain::logreg::{self, Data, Model, Solver};
+use crate::pretrain::views;
+
+/// L2 strengths tried per view (on the weighted mean cross-entropy; scikit-learn's `C` is about
+/// `1 / (penalty * n)`, so with 30-45 epochs these span C = 0.01 to 10), strongest first: ties
+/// go to the stronger.
+pub const PENALTIES: [f64; 6] = [3.0, 1.0, 0.3, 0.1, 0.03, 0.01];
+/// Folds of the nested cross-validation that picks each view's strength.
+const NESTED_FOLDS: usize = 3;
+
+/// Per-sample weights that give every class the same total weight, summing to `labels.len()`
+/// (scikit-learn's `class_weight="balanced"`).
+pub fn balanced_weights(labels: &[u32], k: usize) -> Vec<f32> {
+    let n = labels.len() as f64;
+    let mut counts = vec![0usize; k];
+    for &l in labels {
+        if let Some(c) = counts.get_mut(l as usize) {
+            *c += 1;
+        }
+    }
+    labels
+        .iter()
+        .map(|&l| {
+            let c = counts.get(l as usize).copied().unwrap_or(1).max(1) as f64;
+            (n / (k as f64 * c)) as f32
+        })
+        .collect()
+}
+
+/// Fits the head on `x` (`[n, width]`: the views side by side) with `k` classes; `blocks` are the
+/// views' column ranges, and each of `derived` (a linear map over the whole width, such as a
+/// population task head) gives one more view: its outputs. Returns one linear map over the whole
+/// width (a derived view folded in through its map; columns of no kept view weigh zero) and the
+/// penalty chosen per view, blocks first (`None`: the view was dropped).
+pub fn fit(
+    x: &Tensor,
+    labels: &[u32],
+    k: usize,
+    blocks: &[Range<usize>],
+    derived: &[Linear],
+) -> Result<(Linear, Vec<Option<f64>>), CalibrateError> {
+    let (n, width) = x.dims2()?;
+    // Derived views are appended as extra columns: [x | z_1 | z_2 ...].
+    let mut columns = vec![x.clone()];
+    let mut all_blocks = blocks.to_vec();
+    let mut end = width;
+    for map in derived {
+        let z = map.logits(x)?;
+        let w = z.dim(1)?;
+        columns.push(z);
+        all_blocks.push(end..end + w);
+        end += w;
+    }
+    let x = &Tensor::cat(&columns, 1)?;
+    let blocks = &all_blocks[..];
+    let full_width = end;
+    let (linear, chosen) = fit_blocks(x, labels, k, blocks, n)?;
+    if derived.is_empty() {
+        return Ok((linear, chosen));
+    }
+    // Fold each derived view back onto the original columns: w (M x + c) = (w M) x + w c.
+    let weight = linear.weight.narrow(1, 0, width)?;
+    let mut weight = weight.to_dtype(candle_core::DType::F32)?;
+    let mut bias = linear.bias.clone();
+    let mut start = width;
+    for map in derived {
+        let w = map.weight.dim(0)?;
+        let on_z = linear.weight.narrow(1, start, w)?;
+        weight = (weight + on_z.matmul(&map.weight)?)?;
+        bias = (bias + on_z.matmul(&map.bias.unsqueeze(1)?)?.squeeze(1)?)?;
+        start += w;
+    }
+    debug_assert_eq!(start, full_width);
+    Ok((
+        Linear {
+            weight: weight.detach(),
+            bias: bias.detach(),
+        },
+        chosen,
+    ))
+}
+
+fn fit_blocks(
+    x: &Tensor,
+    labels: &[u32],
+    k: usize,
+    blocks: &[Range<usize>],
+    n: usize,
+) -> Result<(Linear, Vec<Option<f64>>), CalibrateError> {
+    let width = x.dim(1)?;
+    if n != labels.len() || n == 0 {
+        return Err(CalibrateError::NoEpochs(format!(
+            "{n} epochs for {} labels",
+            labels.len()
+        )));
+    }
+    let flat = views::flatten(x)?;
+    let weights = balanced_weights(labels, k);
+    let labels_usize: Vec<usize> = labels.iter().map(|&l| l as usize).collect();
+    let nested = folds::stratified_folds(&labels_usize, k, NESTED_FOLDS);
+    let chance = prior_log_loss(labels, &weights, k);
+    let data = |rows: &[usize]| Subset::new(&flat, width, labels, &weights, rows);
+    let all: Vec<usize> = (0..n).collect();
+    let everything = data(&all);
+    // Views are independent: fitted side by side.
+    let fitted: Vec<Option<(Model, f64)>> = blocks
+        .par_iter()
+        .map(|block| {
+            let (penalty, loss) = if nested.is_empty() {
+                (PENALTIES[1], f64::NEG_INFINITY)
+            } else {
+                best_penalty(&nested, n, k, block, &data)
+            };
+            (loss < chance).then(|| (fit_one(&everything, k, block, penalty, None), penalty))
+        })
+        .collect();
+    let mut kept_models = Vec::new();
+    let mut kept_blocks = Vec::new();
+    let mut chosen = Vec::with_capacity(blocks.len());
+    for (block, f) in blocks.iter().zip(fitted) {
+        match f {
+            Some((model, penalty)) => {
+                kept_models.push(model);
+                kept_blocks.push(block.clone());
+                chosen.push(Some(penalty));
+            }
+            None => chosen.push(None),
+        }
+    }
+    if kept_models.is_empty() {
+        // No view beats chance: keep them all at the strongest penalty, so the head stays near
+        // the class frequencies rather than failing.
+        for block in blocks {
+            kept_models.push(fit_one(&everything, k, block, PENALTIES[0], None));
+            kept_blocks.push(block.clone());
+        }
+        chosen = vec![None; blocks.len()];
+    }
+    let mut linear = views::combine(&kept_models, &kept_blocks, width)?;
+    linear.weight = linear.weight.detach();
+    Ok((linear, chosen))
+}
+
+/// Rows of the design matrix, copied out with their labels and weights.
+struct Subset {
+    x: Vec<f32>,
+    width: usize,
+    labels: Vec<u32>,
+    weights: Vec<f32>,
+}
+
+impl Subset {
+    fn new(flat: &[f32], width: usize, labels: &[u32], weights: &[f32], rows: &[usize]) -> Self {
+        let mut x = Vec::with_capacity(rows.len() * width);
+        for &i in rows {
+            x.extend_from_slice(flat.get(i * width..(i + 1) * width).unwrap_or(&[]));
+        }
+        Subset {
+            x,
+            width,
+            labels: rows
+                .iter()
+                .filter_map(|&i| labels.get(i).copied())
+                .collect(),
+            weights: rows
+                .iter()
+                .filter_map(|&i| weights.get(i).copied())
+                .collect(),
+        }
+    }
+
+    fn data(&self, block: &Range<usize>) -> Data<'_> {
+        Data {
+            x: &self.x,
+            stride: self.width,
+            columns: block.clone(),
+            labels: &self.labels,
+            weights: Some(&self.weights),
+        }
+    }
+}
+
+fn fit_one(
+    subset: &Subset,
+    k: usize,
+    block: &Range<usize>,
+    penalty: f64,
+    start: Option<&Model>,
+) -> Model {
+    logreg::fit(
+        &subset.data(block),
+        k,
+        penalty,
+        None,
+        start,
+        &Solver::default(),
+    )
+}
+
+/// The strength with the lowest weighted log-loss over the nested folds, and that loss.
+fn best_penalty(
+    nested: &[Vec<usize>],
+    n: usize,
+    k: usize,
+    block: &Range<usize>,
+    data: &(dyn Fn(&[usize]) -> Subset + Sync),
+) -> (f64, f64) {
+    let splits: Vec<(Subset, Subset)> = nested
+        .iter()
+        .map(|held_out| (data(&folds::complement(n, held_out)), data(held_out)))
+        .collect();
+    let mut best = (PENALTIES[0], f64::INFINITY);
+    // Strongest to weakest, each fold's fit starting at its previous optimum (nearby).
+    let mut previous: Vec<Option<Model>> = vec![None; splits.len()];
+    for penalty in PENALTIES {
+        let (mut loss, mut total) = (0.0, 0.0);
+        for ((train, val), start) in splits.iter().zip(previous.iter_mut()) {
+            let model = fit_one(train, k, block, penalty, start.as_ref());
+            let w: f64 = val.weights.iter().map(|&w| f64::from(w)).sum();
+            loss += logreg::cross_entropy(&val.data(block), &model) * w;
+            total += w;
+            *start = Some(model);
+        }
+        let loss = loss / total.max(f64::MIN_POSITIVE);
+        if loss < best.1 - 1e-9 {
+            best = (penalty, loss);
+        }
+    }
+    best
+}
+
+/// Weighted log-loss of predicting the weighted class frequencies (with balanced weights: ln k).
+fn prior_log_loss(labels: &[u32], weights: &[f32], k: usize) -> f64 {
+    let mut mass = vec![0.0f64; k];
+    for (&l, &w) in labels.iter().zip(weights) {
+        if let Some(m) = mass.get_mut(l as usize) {
+            *m += f64::from(w);
+        }
+    }
+    let total: f64 = mass.iter().sum();
+    let mut loss = 0.0;
+    for (&l, &w) in labels.iter().zip(weights) {
+        let p = mass.get(l as usize).copied().unwrap_or(0.0) / total.max(f64::MIN_POSITIVE);
+        loss -= f64::from(w) * p.max(1e-12).ln();
+    }
+    loss / total.max(f64::MIN_POSITIVE)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use candle_core::Device;
+
+    #[test]
+    fn balanced_weights_give_each_class_the_same_mass() {
+        let w = balanced_weights(&[0, 0, 0, 1], 2);
+        let mass0: f32 = w[..3].iter().sum();
+        assert!((mass0 - w[3]).abs() < 1e-6, "{w:?}");
+        assert!((w.iter().sum::<f32>() - 4.0).abs() < 1e-5);
+    }
+
+    #[test]
+    fn a_noise_view_is_dropped_and_a_signal_view_kept() -> Result<(), CalibrateError> {
+        // Column 0 carries the class; columns 1-2 are a deterministic pseudo-random noise.
+        let n = 30;
+        let mut x = Vec::new();
+        let mut y = Vec::new();
+        let mut state = 12345u64;
+        for i in 0..n {
+            let label = (i % 2) as u32;
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            let noise = ((state >> 33) as f32 / (1u64 << 31) as f32) - 0.5;
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            let noise2 = ((state >> 33) as f32 / (1u64 << 31) as f32) - 0.5;
+            x.extend([label as f32 * 2.0 - 1.0 + 0.3 * noise, noise2, noise]);
+            y.push(label);
+        }
+        let x = Tensor::from_vec(x, (n, 3), &Device::Cpu)?;
+        let (linear, chosen) = fit(&x, &y, 2, &[0..1, 1..3], &[])?;
+        assert!(chosen[0].is_some(), "{chosen:?}");
+        assert!(chosen[1].is_none(), "{chosen:?}");
+        let w: Vec<Vec<f32>> = linear.weight.to_vec2()?;
+        assert_eq!(w[0][1], 0.0);
+        let logits: Vec<Vec<f32>> = linear.logits(&x)?.to_vec2()?;
+        let correct = logits
+            .iter()
+            .zip(&y)
+            .filter(|(l, &t)| (l[1] > l[0]) == (t == 1))
+            .count();
+        assert_eq!(correct, n);
+        Ok(())
+    }
+
+    #[test]
+    fn a_derived_view_folds_back_onto_the_inputs() -> Result<(), CalibrateError> {
+        // Only the derived view (column 0 minus column 1) separates the classes.
+        let n = 24;
+        let mut x = Vec::new();
+        let mut y = Vec::new();
+        for i in 0..n {
+            let label = (i % 2) as u32;
+            let base = (i / 2) as f32 * 0.1;
+            let d = if label == 1 { 1.0 } else { -1.0 };
+            x.extend([base + d, base]);
+            y.push(label);
+        }
+        let x = Tensor::from_vec(x, (n, 2), &Device::Cpu)?;
+        let map = Linear {
+            weight: Tensor::new(&[[1f32, -1.0]], &Device::Cpu)?,
+            bias: Tensor::new(&[0.5f32], &Device::Cpu)?,
+        };
+        let (folded, chosen) = fit(&x, &y, 2, &[], &[map.clone()])?;
+        assert!(chosen[0].is_some());
+        // Refit on explicit [x | z] columns: the folded head gives the same logits.
+        let z = map.logits(&x)?;
+        let (explicit, _) = fit(&Tensor::cat(&[&x, &z], 1)?, &y, 2, &[2..3], &[])?;
+        let a: Vec<Vec<f32>> = folded.logits(&x)?.to_vec2()?;
+        let b: Vec<Vec<f32>> = explicit.logits(&Tensor::cat(&[&x, &z], 1)?)?.to_vec2()?;
+        for (p, q) in a.iter().flatten().zip(b.iter().flatten()) {
+            assert!((p - q).abs() < 1e-4, "{p} {q}");
+        }
+        Ok(())
+    }
+}
