@@ -73,7 +73,7 @@ fn each_fists_feet_subject_gets_an_encoder_without_it_and_every_column_scored() 
             .keys()
             .filter(|k| k.starts_with("candidate: "))
             .count();
-        assert_eq!(candidates, 4, "{row}");
+        assert_eq!(candidates, 3, "{row}");
         assert!(
             [0.01, 0.1, 1.0, 10.0].contains(&row["classical_c"].as_f64().expect("C")),
             "{row}"

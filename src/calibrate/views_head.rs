@@ -129,7 +129,7 @@ fn fit_blocks(
             } else {
                 best_penalty(&nested, n, k, block, &data)
             };
-            (loss < chance).then(|| (fit_one(&everything, k, block, penalty, None), penalty))
+            (loss < chance).then(|| (fit_one(&everything, k, block, penalty), penalty))
         })
         .collect();
     let mut kept_models = Vec::new();
@@ -149,7 +149,7 @@ fn fit_blocks(
         // No view beats chance: keep them all at the strongest penalty, so the head stays near
         // the class frequencies rather than failing.
         for block in blocks {
-            kept_models.push(fit_one(&everything, k, block, PENALTIES[0], None));
+            kept_models.push(fit_one(&everything, k, block, PENALTIES[0]));
             kept_blocks.push(block.clone());
         }
         chosen = vec![None; blocks.len()];
@@ -187,32 +187,139 @@ impl Subset {
         }
     }
 
-    fn data(&self, block: &Range<usize>) -> Data<'_> {
-        Data {
-            x: &self.x,
-            stride: self.width,
-            columns: block.clone(),
-            labels: &self.labels,
-            weights: Some(&self.weights),
+    fn row(&self, i: usize, block: &Range<usize>) -> &[f32] {
+        let start = i * self.width + block.start;
+        self.x.get(start..start + block.len()).unwrap_or(&[])
+    }
+}
+
+/// An orthonormal basis of the span of a view's training rows. An L2-penalised linear model's
+/// weights lie in that span (the gradient of the data term is a combination of the rows, the
+/// bias being unpenalised), so fitting on the rows' coordinates in it gives exactly the same
+/// model, with at most as many inputs as rows instead of thousands of tangent-space entries.
+struct Span {
+    /// Width of the view.
+    p: usize,
+    /// Basis vectors, each `p` long, one after the other.
+    basis: Vec<f64>,
+}
+
+impl Span {
+    fn of(subset: &Subset, block: &Range<usize>) -> Span {
+        let n = subset.labels.len();
+        let p = block.len();
+        let rows: Vec<&[f32]> = (0..n).map(|i| subset.row(i, block)).collect();
+        let mut gram = vec![0.0; n * n];
+        for i in 0..n {
+            for j in i..n {
+                let d: f64 = rows[i]
+                    .iter()
+                    .zip(rows[j])
+                    .map(|(a, b)| f64::from(*a) * f64::from(*b))
+                    .sum();
+                gram[i * n + j] = d;
+                gram[j * n + i] = d;
+            }
+        }
+        let eigen = crate::align::linalg::symmetric_eigen(&gram, n);
+        let largest = eigen.values.iter().copied().fold(0.0, f64::max);
+        let mut basis = Vec::new();
+        for (k, &value) in eigen.values.iter().enumerate() {
+            // Directions of (numerically) zero variance carry no row: left out.
+            if value <= largest * 1e-10 || value <= 0.0 {
+                continue;
+            }
+            let scale = 1.0 / value.sqrt();
+            let start = basis.len();
+            basis.resize(start + p, 0.0);
+            for (i, row) in rows.iter().enumerate() {
+                let u = eigen.vectors[i * n + k] * scale;
+                for (b, &x) in basis[start..].iter_mut().zip(row.iter()) {
+                    *b += u * f64::from(x);
+                }
+            }
+        }
+        Span { p, basis }
+    }
+
+    fn rank(&self) -> usize {
+        self.basis.len().checked_div(self.p).unwrap_or(0)
+    }
+
+    /// Coordinates of each row of `subset`'s view in the basis, row-major `[n, rank]`.
+    fn project(&self, subset: &Subset, block: &Range<usize>) -> Vec<f32> {
+        let r = self.rank();
+        let mut out = Vec::with_capacity(subset.labels.len() * r);
+        for i in 0..subset.labels.len() {
+            let row = subset.row(i, block);
+            for v in self.basis.chunks_exact(self.p) {
+                let d: f64 = v.iter().zip(row).map(|(a, b)| a * f64::from(*b)).sum();
+                out.push(d as f32);
+            }
+        }
+        out
+    }
+
+    /// A model on the coordinates as a model on the view: `w = sum_j a_j v_j`.
+    fn lift(&self, model: &Model) -> Model {
+        let r = self.rank();
+        let mut weight = vec![0.0; model.k * self.p];
+        for c in 0..model.k {
+            let w = &mut weight[c * self.p..(c + 1) * self.p];
+            for (j, v) in self.basis.chunks_exact(self.p).enumerate() {
+                let a = model.weight.get(c * r + j).copied().unwrap_or(0.0);
+                for (wi, vi) in w.iter_mut().zip(v) {
+                    *wi += a * vi;
+                }
+            }
+        }
+        Model {
+            k: model.k,
+            p: self.p,
+            weight,
+            bias: model.bias.clone(),
         }
     }
 }
 
-fn fit_one(
-    subset: &Subset,
-    k: usize,
-    block: &Range<usize>,
-    penalty: f64,
-    start: Option<&Model>,
-) -> Model {
+/// One view's rows in span coordinates, with their labels and weights.
+struct Projected<'a> {
+    z: Vec<f32>,
+    rank: usize,
+    subset: &'a Subset,
+}
+
+impl Projected<'_> {
+    fn data(&self) -> Data<'_> {
+        Data {
+            x: &self.z,
+            stride: self.rank,
+            columns: 0..self.rank,
+            labels: &self.subset.labels,
+            weights: Some(&self.subset.weights),
+        }
+    }
+}
+
+fn fit_projected(projected: &Projected, k: usize, penalty: f64, start: Option<&Model>) -> Model {
     logreg::fit(
-        &subset.data(block),
+        &projected.data(),
         k,
         penalty,
         None,
         start,
         &Solver::default(),
     )
+}
+
+fn fit_one(subset: &Subset, k: usize, block: &Range<usize>, penalty: f64) -> Model {
+    let span = Span::of(subset, block);
+    let projected = Projected {
+        z: span.project(subset, block),
+        rank: span.rank(),
+        subset,
+    };
+    span.lift(&fit_projected(&projected, k, penalty, None))
 }
 
 /// The strength with the lowest weighted log-loss over the nested folds, and that loss.
@@ -227,15 +334,28 @@ fn best_penalty(
         .iter()
         .map(|held_out| (data(&folds::complement(n, held_out)), data(held_out)))
         .collect();
+    let spans: Vec<Span> = splits.iter().map(|(t, _)| Span::of(t, block)).collect();
+    let projected: Vec<(Projected, Projected)> = splits
+        .iter()
+        .zip(&spans)
+        .map(|((train, val), span)| {
+            let of = |s| Projected {
+                z: span.project(s, block),
+                rank: span.rank(),
+                subset: s,
+            };
+            (of(train), of(val))
+        })
+        .collect();
     let mut best = (PENALTIES[0], f64::INFINITY);
     // Strongest to weakest, each fold's fit starting at its previous optimum (nearby).
     let mut previous: Vec<Option<Model>> = vec![None; splits.len()];
     for penalty in PENALTIES {
         let (mut loss, mut total) = (0.0, 0.0);
-        for ((train, val), start) in splits.iter().zip(previous.iter_mut()) {
-            let model = fit_one(train, k, block, penalty, start.as_ref());
-            let w: f64 = val.weights.iter().map(|&w| f64::from(w)).sum();
-            loss += logreg::cross_entropy(&val.data(block), &model) * w;
+        for ((train, val), start) in projected.iter().zip(previous.iter_mut()) {
+            let model = fit_projected(train, k, penalty, start.as_ref());
+            let w: f64 = val.subset.weights.iter().map(|&w| f64::from(w)).sum();
+            loss += logreg::cross_entropy(&val.data(), &model) * w;
             total += w;
             *start = Some(model);
         }
@@ -270,6 +390,41 @@ mod tests {
     use candle_core::Device;
 
     #[test]
+    fn fitting_in_the_rows_span_gives_the_full_model() {
+        // 6 rows in 10 dimensions: the span fit equals the direct fit on all columns.
+        let (n, p) = (6, 10);
+        let x: Vec<f32> = (0..n * p)
+            .map(|i| ((i * 7919 % 23) as f32 - 11.0) / 7.0)
+            .collect();
+        let labels = vec![0, 1, 2, 0, 1, 2];
+        let weights = balanced_weights(&labels, 3);
+        let all: Vec<usize> = (0..n).collect();
+        let subset = Subset::new(&x, p, &labels, &weights, &all);
+        let block = 0..p;
+        let lifted = fit_one(&subset, 3, &block, 0.1);
+        let direct = logreg::fit(
+            &Data {
+                x: &x,
+                stride: p,
+                columns: block.clone(),
+                labels: &labels,
+                weights: Some(&weights),
+            },
+            3,
+            0.1,
+            None,
+            None,
+            &Solver {
+                tolerance: 1e-9,
+                ..Solver::default()
+            },
+        );
+        for (a, b) in lifted.weight.iter().zip(&direct.weight) {
+            assert!((a - b).abs() < 1e-3, "{a} {b}");
+        }
+    }
+
+    #[test]
     fn balanced_weights_give_each_class_the_same_mass() {
         let w = balanced_weights(&[0, 0, 0, 1], 2);
         let mass0: f32 = w[..3].iter().sum();
@@ -279,22 +434,24 @@ mod tests {
 
     #[test]
     fn a_noise_view_is_dropped_and_a_signal_view_kept() -> Result<(), CalibrateError> {
-        // Column 0 carries the class; columns 1-2 are a deterministic pseudo-random noise.
-        let n = 30;
+        // Column 0 carries the class; columns 1-2 are pseudo-random noise of their own.
+        let n = 40;
         let mut x = Vec::new();
         let mut y = Vec::new();
+        // splitmix64: well mixed, so the noise has no period-2 structure to share with labels.
         let mut state = 12345u64;
+        let mut uniform = move || {
+            state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+            let mut z = state;
+            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+            z ^= z >> 31;
+            (z >> 40) as f32 / (1u64 << 24) as f32 - 0.5
+        };
         for i in 0..n {
             let label = (i % 2) as u32;
-            state = state
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            let noise = ((state >> 33) as f32 / (1u64 << 31) as f32) - 0.5;
-            state = state
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            let noise2 = ((state >> 33) as f32 / (1u64 << 31) as f32) - 0.5;
-            x.extend([label as f32 * 2.0 - 1.0 + 0.3 * noise, noise2, noise]);
+            let signal = label as f32 * 2.0 - 1.0 + 0.3 * uniform();
+            x.extend([signal, uniform(), uniform()]);
             y.push(label);
         }
         let x = Tensor::from_vec(x, (n, 3), &Device::Cpu)?;
