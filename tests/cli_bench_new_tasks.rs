@@ -49,7 +49,8 @@ fn each_fists_feet_subject_gets_an_encoder_without_it_and_every_column_scored() 
         let columns = row["columns"].as_object().expect("columns");
         for name in [
             "new head",
-            "new head, no encoder",
+            "new head + embedding",
+            "subject views only",
             "new head k=2",
             "new head k=4",
             "classical subject-only",

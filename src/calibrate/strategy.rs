@@ -112,16 +112,17 @@ impl Strategy {
     }
 
     /// The candidates for a task the encoder has no head for: the views fitted one by one, with
-    /// the encoder's embedding and the population heads' scores as two more views (first: kept
-    /// unless another does better), a subject-only tangent-space model, and one logistic
-    /// regression over the views and the embedding side by side. Tuning the encoder's last
+    /// the population heads' scores as one more view (and the encoder's embedding as another
+    /// when the calibration uses the encoder; first: kept unless another does better), a
+    /// subject-only tangent-space model, and one logistic regression over the views (and the
+    /// embedding) side by side. Tuning the encoder's last
     /// block ([`Strategy::HeadLastBlock`]) is not among them: it costs ten encoder passes per
     /// fit, and its inner cross-validation was the worst of the candidates (balanced accuracy
     /// 0.513 against 0.710 for the views on S001's run 4, rest / left / right).
     pub fn new_head_candidates() -> Vec<Strategy> {
         vec![
             Strategy::Views {
-                embedding: true,
+                embedding: false,
                 population: true,
             },
             Strategy::TangentOnly { penalty: 1.0 },
