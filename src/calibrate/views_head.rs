@@ -488,11 +488,12 @@ mod tests {
             weight: Tensor::new(&[[1f32, -1.0]], &Device::Cpu)?,
             bias: Tensor::new(&[0.5f32], &Device::Cpu)?,
         };
-        let (folded, chosen) = fit(&x, &y, 2, &[], &[map.clone()])?;
+        let (folded, chosen) = fit(&x, &y, 2, &[], std::slice::from_ref(&map))?;
         assert!(chosen[0].is_some());
         // Refit on explicit [x | z] columns: the folded head gives the same logits.
         let z = map.logits(&x)?;
-        let (explicit, _) = fit(&Tensor::cat(&[&x, &z], 1)?, &y, 2, &[2..3], &[])?;
+        let only_z = [Range { start: 2, end: 3 }];
+        let (explicit, _) = fit(&Tensor::cat(&[&x, &z], 1)?, &y, 2, &only_z, &[])?;
         let a: Vec<Vec<f32>> = folded.logits(&x)?.to_vec2()?;
         let b: Vec<Vec<f32>> = explicit.logits(&Tensor::cat(&[&x, &z], 1)?)?.to_vec2()?;
         for (p, q) in a.iter().flatten().zip(b.iter().flatten()) {
