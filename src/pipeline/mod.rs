@@ -27,8 +27,9 @@ pub use inputs::{
 };
 pub use inspect::{inspect_json, write_inspection};
 pub use new_tasks::{
-    new_tasks_files, task_names as new_task_names, NewTasksFiles, NewTasksReport, SubjectRow,
-    TaskResult, CLASSICAL, LABEL_GAP, MDM, NEW_HEAD, SUBJECT_VIEWS, WITH_ENCODER,
+    new_tasks_files, task_names as new_task_names, ColumnSummary, NewTasksFiles, NewTasksReport,
+    Scores, SubjectRow, TaskResult, CLASSICAL, LABEL_GAP, MDM, NEW_HEAD, SUBJECT_VIEWS,
+    WITH_ENCODER,
 };
 pub use predict::{held_out_of, predict_files, PredictReport};
 pub use pretrain::{pretrain_sets, scores_table, write_training_log, PretrainFiles, Pretrained};
