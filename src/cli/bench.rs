@@ -106,12 +106,7 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<ExitCode> {
                     .collect::<Vec<_>>()
                     .join(", ")
             );
-            // A hidden bar (output not a terminal) drops its lines: a log still gets them.
-            if bar.is_hidden() {
-                eprintln!("{line}");
-            } else {
-                bar.println(line);
-            }
+            print_above(&bar, line);
         }
     };
     let on_skip = |e: &PipelineError| eprintln!("eegadapt: {} (skipped)", one_line(e));
@@ -177,11 +172,7 @@ fn new_tasks(
                 .collect::<Vec<_>>()
                 .join(", ")
         );
-        if bar.is_hidden() {
-            eprintln!("{line}");
-        } else {
-            bar.println(line);
-        }
+        print_above(&bar, line);
     };
     let report = new_tasks_files(&request, &on_skip, &mut on_pass, &mut on_row)?;
     bar.finish_and_clear();
@@ -200,4 +191,14 @@ fn new_tasks(
         );
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// A line above the progress bar; a hidden bar (output not a terminal) drops its lines, so a log
+/// gets them on stderr instead.
+fn print_above(bar: &indicatif::ProgressBar, line: String) {
+    if bar.is_hidden() {
+        eprintln!("{line}");
+    } else {
+        bar.println(line);
+    }
 }
