@@ -207,6 +207,9 @@ pub fn new_tasks_files(
     )?;
     let mut task_sets = Vec::new();
     for s in &specs {
+        // A recording that fails is reported through `on_skip`; the only error left is "no
+        // recording of this task at all" (no runs 1 and 2 for the eyes, say): the task then has
+        // no subject and its table stays empty.
         let sets = load_features(
             &request.data,
             std::slice::from_ref(&s.task),
