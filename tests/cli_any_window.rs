@@ -35,18 +35,10 @@ fn cues_within(file: &Path, tmin: f64, tmax: f64) -> usize {
         .count()
 }
 
-/// Calibrates S001 on run 4 with the window `tmin..tmax` (the shipped encoder's is 0-3 s) and
-/// predicts run 8; checks the head is new because of the window, and the predictions. `head`:
-/// the encoder's head the task names (its population head cannot read the window).
-fn calibrate_and_predict(tmin: f64, tmax: f64, head: Option<&str>, window: &str, evoked: usize) {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let name = format!("lr-{window}s");
-    let task = lr_task(dir.path(), &name, tmin, tmax, head);
-    let model = dir.path().join("S001");
+/// Runs `calibrate` of S001 with the shipped encoder on `calibration`; returns its stdout.
+fn calibrate_s001(task: &Path, model: &Path, calibration: &[&Path]) -> String {
     let encoder = Path::new(env!("CARGO_MANIFEST_DIR")).join("data/encoder");
-    let r04 = common::data_file("eegmmidb/S001/S001R04.edf");
-    let r08 = common::data_file("eegmmidb/S001/S001R08.edf");
-    let stdout = success(&run_eegadapt(&[
+    let mut args: Vec<&std::ffi::OsStr> = vec![
         "calibrate".as_ref(),
         "--task".as_ref(),
         task.as_os_str(),
@@ -57,18 +49,37 @@ fn calibrate_and_predict(tmin: f64, tmax: f64, head: Option<&str>, window: &str,
         "--out".as_ref(),
         model.as_os_str(),
         "--calibration".as_ref(),
-        r04.as_os_str(),
-    ]));
+    ];
+    args.extend(calibration.iter().map(|c| c.as_os_str()));
+    success(&run_eegadapt(&args))
+}
+
+/// The subject model's `subject.json`.
+fn manifest_of(model: &Path) -> serde_json::Value {
+    serde_json::from_str(
+        &std::fs::read_to_string(model.join("subject.json")).expect("subject.json"),
+    )
+    .expect("json")
+}
+
+/// Calibrates S001 on run 4 with the window `tmin..tmax` (the shipped encoder's is 0-3 s) and
+/// predicts run 8; checks the head is new because of the window, and the predictions. `head`:
+/// the encoder's head the task names (its population head cannot read the window).
+fn calibrate_and_predict(tmin: f64, tmax: f64, head: Option<&str>, window: &str, evoked: usize) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let name = format!("lr-{window}s");
+    let task = lr_task(dir.path(), &name, tmin, tmax, head);
+    let model = dir.path().join("S001");
+    let r04 = common::data_file("eegmmidb/S001/S001R04.edf");
+    let r08 = common::data_file("eegmmidb/S001/S001R08.edf");
+    let stdout = calibrate_s001(&task, &model, &[&r04]);
     let reason = format!("window {window} s differs from the encoder's 3 s");
     assert!(
         stdout.contains(&reason) && stdout.contains("a new head"),
         "{stdout}"
     );
 
-    let manifest: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(model.join("subject.json")).expect("subject.json"),
-    )
-    .expect("json");
+    let manifest = manifest_of(&model);
     assert_eq!(manifest["new_head"], true);
     let recorded = manifest["new_head_reason"].as_str().unwrap_or_default();
     assert!(recorded.contains(&reason), "{recorded}");
@@ -139,32 +150,15 @@ fn fixed_4_s_windows_calibrate_and_predict() {
          [fixed]\nlength_s = 4.0\nstep_s = 4.0\nclass_by_run = { \"1\" = \"open\", \"2\" = \"closed\" }\n",
     )
     .expect("write task");
-    let encoder = Path::new(env!("CARGO_MANIFEST_DIR")).join("data/encoder");
     let model = dir.path().join("model");
     let r01 = common::data_file("eegmmidb/S001/S001R01.edf");
     let r02 = common::data_file("eegmmidb/S001/S001R02.edf");
-    let stdout = success(&run_eegadapt(&[
-        "calibrate".as_ref(),
-        "--task".as_ref(),
-        toml.as_os_str(),
-        "--subject".as_ref(),
-        "S001".as_ref(),
-        "--encoder".as_ref(),
-        encoder.as_os_str(),
-        "--out".as_ref(),
-        model.as_os_str(),
-        "--calibration".as_ref(),
-        r01.as_os_str(),
-        r02.as_os_str(),
-    ]));
+    let stdout = calibrate_s001(&toml, &model, &[&r01, &r02]);
     assert!(
         stdout.contains("window 4 s differs from the encoder's 3 s"),
         "{stdout}"
     );
-    let manifest: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(model.join("subject.json")).expect("subject.json"),
-    )
-    .expect("json");
+    let manifest = manifest_of(&model);
     assert_eq!(manifest["layout"]["evoked"], 32);
     let run = run_eegadapt(&[
         "predict".as_ref(),
